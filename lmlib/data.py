@@ -1,0 +1,178 @@
+"""Corpora, train/validation splits and batches of token ids.
+
+Chapter 3 (section 3.2, preprocessing and sequence encoding) explains this module; chapter 5 uses it.
+
+The default corpus, ``"python-docs"``, is the text of Python's reference manual that ships with CPython
+(``pydoc_data.topics``), so the book never needs a network. Named optional corpora are downloaded once,
+checked against a SHA-256 digest, cached, and replaced by the default (with a warning) when offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+__all__ = [
+    "DEFAULT_CORPUS",
+    "RemoteCorpus",
+    "REMOTE_CORPORA",
+    "available_corpora",
+    "load_corpus",
+    "split",
+    "as_tensor",
+    "get_batch",
+    "windows",
+    "cache_dir",
+]
+
+DEFAULT_CORPUS = "python-docs"
+
+
+@dataclass(frozen=True)
+class RemoteCorpus:
+    """A corpus that is downloaded once and verified by its SHA-256 digest."""
+
+    name: str
+    url: str
+    sha256: str
+    size_bytes: int
+    description: str
+
+
+REMOTE_CORPORA: dict[str, RemoteCorpus] = {
+    "tiny-shakespeare": RemoteCorpus(
+        name="tiny-shakespeare",
+        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        size_bytes=1_115_394,
+        description="40,000 lines of Shakespeare collected for char-rnn (Karpathy, 2015)",
+    ),
+}
+
+
+def available_corpora() -> list[str]:
+    """Names ``load_corpus`` accepts besides a file path: the default first, then the downloadable ones."""
+    return [DEFAULT_CORPUS, *sorted(REMOTE_CORPORA)]
+
+
+def cache_dir() -> Path:
+    """Folder for downloaded corpora: ``$LMLIB_CACHE`` if set, else ``~/.cache/lmlib``."""
+    return Path(os.environ.get("LMLIB_CACHE", Path.home() / ".cache" / "lmlib"))
+
+
+def _python_docs() -> str:
+    from pydoc_data import topics
+
+    return "".join(topics.topics[key] for key in sorted(topics.topics))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _download(corpus: RemoteCorpus, timeout: float) -> bytes:
+    with urllib.request.urlopen(corpus.url, timeout=timeout) as response:  # noqa: S310 - fixed https URL
+        return response.read()
+
+
+def _load_remote(corpus: RemoteCorpus, timeout: float) -> str:
+    path = cache_dir() / f"{corpus.name}.txt"
+    if path.exists():
+        data = path.read_bytes()
+        if _sha256(data) == corpus.sha256:
+            return data.decode("utf-8")
+        warnings.warn(f"cached {path} does not match its SHA-256 digest; downloading it again", stacklevel=3)
+    try:
+        data = _download(corpus, timeout)
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        warnings.warn(
+            f"could not download corpus {corpus.name!r} ({err}); using the default corpus "
+            f"{DEFAULT_CORPUS!r} instead",
+            stacklevel=3,
+        )
+        return _python_docs()
+    if _sha256(data) != corpus.sha256:
+        warnings.warn(
+            f"downloaded corpus {corpus.name!r} has SHA-256 {_sha256(data)}, expected {corpus.sha256}; "
+            f"not using it; using the default corpus {DEFAULT_CORPUS!r} instead",
+            stacklevel=3,
+        )
+        return _python_docs()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return data.decode("utf-8")
+
+
+def load_corpus(name: str | os.PathLike = DEFAULT_CORPUS, *, timeout: float = 20.0) -> str:
+    """The text of a corpus: ``"python-docs"`` (default, on disk), a downloadable name, or a UTF-8 file path."""
+    if isinstance(name, str) and name == DEFAULT_CORPUS:
+        return _python_docs()
+    if isinstance(name, str) and name in REMOTE_CORPORA:
+        return _load_remote(REMOTE_CORPORA[name], timeout)
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"corpus must be a name or a file path, got {type(name).__name__}")
+    path = Path(name)
+    if not path.is_file():
+        raise ValueError(
+            f"no corpus named {str(name)!r}: it is not one of {available_corpora()} and not an existing file"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err}); convert it to UTF-8 first") from err
+    if not text:
+        raise ValueError(f"{path} is empty; a corpus needs at least one character")
+    return text
+
+
+def split(text: str | Sequence, train_fraction: float = 0.9) -> tuple:
+    """Split a text (or id sequence) into its first ``train_fraction`` and the rest, in order."""
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be strictly between 0 and 1, got {train_fraction!r}")
+    if len(text) < 2:
+        raise ValueError(f"cannot split a sequence of length {len(text)}; it needs at least 2 items")
+    cut = min(max(int(len(text) * train_fraction), 1), len(text) - 1)
+    return text[:cut], text[cut:]
+
+
+def as_tensor(ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Token ids as a 1-D ``torch.long`` tensor (a copy is made only when needed)."""
+    if isinstance(ids, torch.Tensor):
+        if ids.dim() != 1:
+            raise ValueError(f"token ids must be 1-D, got a tensor of shape {tuple(ids.shape)}")
+        if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
+        return ids.long()
+    return torch.as_tensor(list(ids) if not isinstance(ids, list) else ids, dtype=torch.long)
+
+
+def get_batch(
+    ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch of windows ``x`` (B, T) and their next-token targets ``y`` (x shifted by one)."""
+    if len(ids) < seq_len + 1:
+        raise ValueError(f"need at least seq_len + 1 = {seq_len + 1} tokens for one window, got {len(ids)}")
+    starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)
+    offsets = starts.unsqueeze(1) + torch.arange(seq_len + 1)
+    window = ids[offsets]
+    return window[:, :-1], window[:, 1:]
+
+
+def windows(ids: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All non-overlapping windows ``x`` (N, T) and targets ``y``, in order (for evaluation)."""
+    if len(ids) < seq_len + 1:
+        raise ValueError(f"need at least seq_len + 1 = {seq_len + 1} tokens for one window, got {len(ids)}")
+    n = (len(ids) - 1) // seq_len
+    x = ids[: n * seq_len].view(n, seq_len)
+    y = ids[1 : n * seq_len + 1].view(n, seq_len)
+    return x, y

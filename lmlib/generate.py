@@ -1,0 +1,178 @@
+"""Generating text: greedy decoding, temperature, top-k and top-p sampling, streaming.
+
+Chapter 3 (section 3.2, inference) reshapes a real next-token distribution with these functions;
+chapters 1 and 5 generate with them.
+
+A GPT sees at most ``block_size`` tokens. When the context is full, generation keeps the last
+``block_size // 2`` tokens and goes on from there; the cached (``use_cache=True``) and uncached paths
+follow this same rule, so they produce the same tokens, and the cache rebuilds itself only then.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+from typing import Iterator
+
+import torch
+
+from .tokenizers import Tokenizer
+
+__all__ = ["next_token_probs", "filter_logits", "sample", "generate", "stream", "generate_ids"]
+
+
+def _check_sampling(temperature: float, top_k: int | None, top_p: float | None, vocab_size: int) -> None:
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Logits with every token outside the top ``k`` or outside the smallest set of mass ``p`` set to -inf."""
+    _check_sampling(1.0, top_k, top_p, logits.size(-1))
+    out = logits.clone()
+    if top_k is not None and top_k < out.size(-1):
+        kth = torch.topk(out, top_k, dim=-1).values[..., -1:]
+        out = out.masked_fill(out < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(out, dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        mass_before = probs.cumsum(dim=-1) - probs  # mass of the tokens ranked above each one
+        drop_sorted = mass_before >= top_p  # keep a token while the mass above it is still below p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        out = out.masked_fill(drop, float("-inf"))
+    return out
+
+
+def next_token_probs(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """The distribution sampling draws from: softmax(logits / temperature) after top-k and top-p.
+
+    ``temperature=0`` puts all mass on the most likely token (greedy).
+    """
+    _check_sampling(temperature, top_k, top_p, logits.size(-1))
+    if temperature == 0:
+        return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.size(-1)).to(logits.dtype)
+    return filter_logits(logits / temperature, top_k, top_p).softmax(dim=-1)
+
+
+def sample(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One token id per row of ``logits`` (..., V): greedy when ``temperature == 0``, else sampled."""
+    if temperature == 0:
+        _check_sampling(temperature, top_k, top_p, logits.size(-1))
+        return logits.argmax(dim=-1)
+    probs = next_token_probs(logits.float(), temperature, top_k, top_p)
+    flat = probs.reshape(-1, probs.size(-1)).cpu()
+    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1]).to(logits.device)
+
+
+def _context_limit(model: torch.nn.Module) -> int | None:
+    return getattr(model.config, "block_size", None)
+
+
+@torch.no_grad()
+def generate_ids(
+    model: torch.nn.Module,
+    prompt_ids: list[int],
+    max_new_tokens: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+) -> Iterator[int]:
+    """Yield ``max_new_tokens`` new token ids continuing ``prompt_ids``, one at a time."""
+    vocab = model.config.vocab_size
+    _check_sampling(temperature, top_k, top_p, vocab)
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    if not prompt_ids:
+        raise ValueError("the prompt must encode to at least one token")
+    bad = [i for i in prompt_ids if not 0 <= i < vocab]
+    if bad:
+        raise ValueError(f"prompt token id {bad[0]} is outside the model's vocabulary (0..{vocab - 1})")
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    limit = _context_limit(model)
+    keep = max(1, limit // 2) if limit is not None else None
+    tokens = list(prompt_ids)
+    start = 0 if limit is None or len(tokens) <= limit else len(tokens) - keep
+    state, state_start, fed = None, start, start  # the state holds tokens[state_start:fed]
+    try:
+        for _ in range(max_new_tokens):
+            if limit is not None and len(tokens) - start > limit:
+                start = len(tokens) - keep
+            if not use_cache or state is None or state_start != start:
+                state, state_start, fed = model.new_state(), start, start
+            new = torch.tensor([tokens[fed:]], dtype=torch.long, device=device)
+            logits, state = model.advance(new, state)
+            fed = len(tokens)
+            token = int(sample(logits[0, -1], temperature, top_k, top_p, generator))
+            tokens.append(token)
+            yield token
+    finally:
+        model.train(was_training)
+
+
+def stream(
+    model: torch.nn.Module,
+    tokenizer: Tokenizer,
+    prompt: str,
+    max_new_tokens: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+) -> Iterator[str]:
+    """Yield the generated text piece by piece as tokens are produced (the prompt is not repeated).
+
+    Pieces are whole characters: bytes of a character split across tokens wait for the rest.
+    """
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a str, got {type(prompt).__name__}")
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(
+            f"tokenizer has {tokenizer.vocab_size} tokens but the model expects {model.config.vocab_size}; "
+            "use the tokenizer the model was trained with"
+        )
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    ids = tokenizer.encode(prompt)
+    for token in generate_ids(model, ids, max_new_tokens, temperature, top_k, top_p, seed, use_cache):
+        piece = decoder.decode(tokenizer.token_bytes(token))
+        if piece:
+            yield piece
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
+
+
+def generate(
+    model: torch.nn.Module,
+    tokenizer: Tokenizer,
+    prompt: str,
+    max_new_tokens: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+) -> str:
+    """The prompt followed by ``max_new_tokens`` generated tokens, as text."""
+    return prompt + "".join(
+        stream(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache)
+    )

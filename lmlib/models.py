@@ -1,0 +1,330 @@
+"""Language models: the article's recurrent network and a small GPT-style Transformer decoder.
+
+Chapter 3 (section 3.2, the network) builds both up step by step; chapter 5 trains them.
+
+Both map token ids ``idx`` of shape (B, T) to next-token logits of shape (B, T, vocab_size), and both
+generate incrementally through ``new_state`` / ``advance``: the RNN carries its hidden state, the GPT a
+key/value cache (``KVCache``), so each new token costs one step instead of a pass over the whole context.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["RNNConfig", "RNNLM", "GPTConfig", "GPT", "KVCache", "LanguageModel", "build", "count_parameters"]
+
+CELLS = ("rnn", "lstm", "gru")
+
+
+def _require_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _require_dropout(value: Any) -> None:
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {value!r}")
+
+
+@dataclass
+class RNNConfig:
+    """Size and kind of the recurrent language model (the article's Embedding -> RNN -> Linear)."""
+
+    vocab_size: int  # number of distinct token ids the model reads and predicts
+    embedding_dim: int = 128  # length of the vector each token id is mapped to
+    hidden_dim: int = 256  # size of the recurrent state carried from token to token
+    cell: str = "rnn"  # "rnn" (Elman, tanh), "lstm" or "gru"
+    num_layers: int = 1  # recurrent layers stacked on each other
+    dropout: float = 0.0  # dropout between layers and before the output layer (training only)
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers"):
+            _require_positive(name, getattr(self, name))
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
+        _require_dropout(self.dropout)
+
+
+@dataclass
+class GPTConfig:
+    """Size of the GPT-style decoder (pre-norm Transformer blocks, learned positions, tied embeddings)."""
+
+    vocab_size: int  # number of distinct token ids the model reads and predicts
+    block_size: int = 64  # longest context the model attends to (learned positions 0..block_size-1)
+    n_layer: int = 4  # Transformer blocks
+    n_head: int = 4  # attention heads per block; n_embd must be divisible by n_head
+    n_embd: int = 128  # width of the residual stream
+    dropout: float = 0.0  # dropout on attention, residual and embeddings (training only)
+    bias: bool = True  # biases in Linear and LayerNorm layers
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            _require_positive(name, getattr(self, name))
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); "
+                f"e.g. n_head in {[h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0][:8]}"
+            )
+        _require_dropout(self.dropout)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (tied weights counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class _LanguageModel(nn.Module):
+    """What both models share: input checks, loss, the config as a dict."""
+
+    config: Union[RNNConfig, GPTConfig]
+    kind: str = ""
+
+    def check_input(self, idx: Any, max_len: int | None = None) -> torch.Tensor:
+        """Raise ValueError unless ``idx`` is a (B, T) integer tensor of ids inside the vocabulary."""
+        if not isinstance(idx, torch.Tensor):
+            raise ValueError(f"idx must be a torch.LongTensor of shape (batch, time), got {type(idx).__name__}")
+        if idx.dtype != torch.long:
+            raise ValueError(f"idx must have dtype torch.long (int64), got {idx.dtype}")
+        if idx.dim() != 2:
+            raise ValueError(f"idx must have shape (batch, time), got shape {tuple(idx.shape)} (rank {idx.dim()})")
+        if idx.shape[1] == 0:
+            raise ValueError("idx must hold at least one token per row, got time dimension 0")
+        if max_len is not None and idx.shape[1] > max_len:
+            raise ValueError(
+                f"sequence length {idx.shape[1]} exceeds the model's block_size {self.config.block_size}; "
+                f"pass at most {max_len} tokens"
+            )
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= self.config.vocab_size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"token id {bad} is outside the vocabulary (0..{self.config.vocab_size - 1})")
+        return idx
+
+    @staticmethod
+    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy (nats per token) of ``logits`` (B, T, V) against ``targets`` (B, T)."""
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+
+    @property
+    def device(self) -> torch.device:
+        """The device the model's parameters are on."""
+        return next(self.parameters()).device
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config as a plain dict (for checkpoints)."""
+        return asdict(self.config)
+
+
+class RNNLM(_LanguageModel):
+    """Embedding -> RNN/LSTM/GRU -> Linear: the network of the article's ``llm.py``, made to run."""
+
+    kind = "rnn"
+
+    def __init__(self, config: RNNConfig):
+        super().__init__()
+        if not isinstance(config, RNNConfig):
+            raise ValueError(f"RNNLM needs an RNNConfig, got {type(config).__name__}")
+        self.config = config
+        rnn_class = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[config.cell]
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.rnn = rnn_class(
+            config.embedding_dim,
+            config.hidden_dim,
+            num_layers=config.num_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_dim, config.vocab_size)
+
+    def forward(self, idx: torch.Tensor, state: Any = None) -> torch.Tensor:
+        """Logits (B, T, vocab_size) for token ids ``idx`` (B, T), starting from ``state`` (zeros if None)."""
+        logits, _ = self.advance(idx, state)
+        return logits
+
+    def new_state(self) -> Any:
+        """The state before any token: None (the RNN starts from zeros)."""
+        return None
+
+    def advance(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """Logits for ``idx`` (B, T) continuing from ``state``, and the state after its last token."""
+        self.check_input(idx)
+        out, state = self.rnn(self.embedding(idx), state)
+        return self.head(self.drop(out)), state
+
+
+@dataclass
+class KVCache:
+    """Keys and values of every past position, per layer: lets the GPT process one new token at a time."""
+
+    keys: list[torch.Tensor] = field(default_factory=list)
+    values: list[torch.Tensor] = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        """Number of positions stored."""
+        return self.keys[0].shape[2] if self.keys else 0
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position sees only itself and earlier positions."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout
+        self.resid_drop = nn.Dropout(config.dropout)
+
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values, each (B, n_head, T, head_dim)."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        return tuple(t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.split_heads(x)
+        past = 0
+        if cache is not None:
+            if len(cache.keys) > layer:
+                past = cache.keys[layer].shape[2]
+                k = torch.cat([cache.keys[layer], k], dim=2)
+                v = torch.cat([cache.values[layer], v], dim=2)
+                cache.keys[layer], cache.values[layer] = k, v
+            else:
+                cache.keys.append(k)
+                cache.values.append(v)
+        drop = self.dropout if self.training else 0.0
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
+        elif T == 1:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:  # several new tokens after a cached prefix: new position i sees past + i + 1 keys
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_drop(self.proj(y))
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention probabilities (B, n_head, T, T) for input ``x`` (for drawing, not for speed)."""
+        q, k, _ = self.split_heads(x)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        T = x.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: widen 4x, GELU, project back."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    """One pre-norm Transformer block: x + attention(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, layer)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(_LanguageModel):
+    """A small GPT-style decoder: token + position embeddings, ``n_layer`` blocks, final norm, tied head."""
+
+    kind = "gpt"
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise ValueError(f"GPT needs a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head.weight = self.tok_emb.weight  # weight tying: one matrix reads and writes tokens
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # scaled init of the projections into the residual stream
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits (B, T, vocab_size) for ``idx`` (B, T); with ``cache``, ``idx`` continues the cached tokens."""
+        past = cache.length if cache is not None else 0
+        self.check_input(idx, max_len=self.config.block_size - past)
+        T = idx.shape[1]
+        pos = torch.arange(past, past + T, device=idx.device)
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache, layer)
+        return self.head(self.ln_f(x))
+
+    def new_state(self) -> KVCache:
+        """An empty key/value cache."""
+        return KVCache()
+
+    def advance(self, idx: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+        """Logits for ``idx`` continuing the tokens in the cache ``state``, and the grown cache."""
+        state = self.new_state() if state is None else state
+        return self.forward(idx, state), state
+
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """Attention probabilities of every layer, each (B, n_head, T, T), for drawing heatmaps."""
+        self.check_input(idx, max_len=self.config.block_size)
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        x = self.tok_emb(idx) + self.pos_emb(pos)
+        maps = []
+        for block in self.blocks:
+            maps.append(block.attn.attention_weights(block.ln1(x)))
+            x = block(x)
+        return maps
+
+
+LanguageModel = Union[RNNLM, GPT]
+
+_KINDS = {"rnn": (RNNLM, RNNConfig), "gpt": (GPT, GPTConfig)}
+
+
+def build(kind: str, config: dict[str, Any]) -> LanguageModel:
+    """A fresh model of ``kind`` ("rnn" or "gpt") from a config dict (as stored in checkpoints)."""
+    if kind not in _KINDS:
+        raise ValueError(f"model kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    model_class, config_class = _KINDS[kind]
+    try:
+        return model_class(config_class(**config))
+    except TypeError as err:
+        raise ValueError(f"invalid {kind} config {config!r}: {err}") from err
