@@ -1,0 +1,20 @@
+import importlib.metadata
+import platform
+
+import torch
+
+from lmlib import __version__, envreport
+
+
+def test_one_line_names_python_lmlib_torch_and_device():
+    line = envreport.one_line()
+    assert line.startswith(f"Python {platform.python_version()} | lmlib {__version__} | torch {torch.__version__}")
+    assert "| device cpu |" in line or "| device cuda" in line
+
+
+def test_report_lists_machine_and_packages():
+    info = envreport.report()
+    assert info["torch version"] == importlib.metadata.version("torch")
+    assert info["lmlib version"] == __version__
+    assert int(info["CPU cores (logical)"]) >= 1
+    assert not envreport.in_colab()
