@@ -20,7 +20,7 @@ from . import __version__
 from .models import GPT, RNNLM, LanguageModel, build
 from .tokenizers import Tokenizer, from_dict as tokenizer_from_dict
 
-__all__ = ["save", "load", "load_history", "read_metadata", "FORMAT"]
+__all__ = ["save", "load", "load_history", "read_metadata", "bundled", "FORMAT"]
 
 FORMAT = "lmlib-checkpoint-1"
 
@@ -140,6 +140,16 @@ def load_history(path: str | os.PathLike):
 
     data = read_metadata(path)["history"]
     return None if data is None else History.from_dict(data)
+
+
+def bundled(name: str = "first-taste") -> Path:
+    """Path of a checkpoint that ships inside lmlib (made by ``scripts/make_checkpoint.py``)."""
+    assets = Path(__file__).resolve().parent / "assets"
+    path = assets / f"{name}.lmlib"
+    if not path.is_file():
+        names = sorted(p.stem for p in assets.glob("*.lmlib"))
+        raise ValueError(f"no bundled checkpoint {name!r}; lmlib ships {names}")
+    return path
 
 
 def _is_tied(model: LanguageModel, name: str, tensors: dict[str, torch.Tensor]) -> bool:

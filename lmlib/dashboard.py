@@ -1,0 +1,202 @@
+"""A live training dashboard: pick a model and hyperparameters, press Train, watch the loss fall.
+
+Chapter 5 (section 5.2) uses it. Controls are ipywidgets (ipywidgets 7 and 8); the loss curve is a
+``plotting.LivePlot``, so it also works on Colab. Train runs in a background thread so that Stop
+stays clickable; ``Dashboard.train()`` runs the same training in the foreground (for scripts, tests and
+the book's stored outputs). Stop keeps the model trained so far, and a bad setting shows a message in
+the dashboard instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from . import generate, models, train
+from .plotting import LivePlot, loss_figure
+from .tokenizers import Tokenizer
+
+__all__ = ["DashboardSettings", "Dashboard", "build_model"]
+
+KINDS = ("rnn", "lstm", "gru", "gpt")
+
+
+@dataclass
+class DashboardSettings:
+    """What the dashboard's controls set."""
+
+    kind: str = "gru"  # "rnn", "lstm", "gru" (the article's network) or "gpt"
+    embedding_dim: int = 64  # token vector size (the GPT's width n_embd)
+    hidden_dim: int = 128  # recurrent state size (ignored by the GPT)
+    n_layer: int = 2  # Transformer blocks (GPT only)
+    n_head: int = 4  # attention heads (GPT only; must divide embedding_dim)
+    lr: float = 3e-3  # AdamW learning rate
+    seq_len: int = 64  # tokens per training window (the GPT's block_size)
+    batch_size: int = 32  # windows per step
+    steps: int = 200  # optimiser steps
+    eval_interval: int = 25  # steps between loss-curve points
+    seed: int = 0  # seeds the weights and the batches
+    prompt: str = "The "  # start of the sample text
+    sample_tokens: int = 120  # length of the sample text
+
+
+def build_model(settings: DashboardSettings, vocab_size: int) -> models.LanguageModel:
+    """A fresh, seeded model for ``settings`` (raises ValueError for invalid sizes)."""
+    if settings.kind not in KINDS:
+        raise ValueError(f"model kind must be one of {KINDS}, got {settings.kind!r}")
+    torch.manual_seed(settings.seed)
+    if settings.kind == "gpt":
+        return models.GPT(models.GPTConfig(
+            vocab_size=vocab_size, block_size=settings.seq_len, n_layer=settings.n_layer,
+            n_head=settings.n_head, n_embd=settings.embedding_dim,
+        ))
+    return models.RNNLM(models.RNNConfig(
+        vocab_size=vocab_size, embedding_dim=settings.embedding_dim, hidden_dim=settings.hidden_dim,
+        cell=settings.kind,
+    ))
+
+
+class _Live(train.Callback):
+    """Pushes each evaluation to the dashboard and stops when Stop was pressed."""
+
+    def __init__(self, dashboard: "Dashboard"):
+        self.dashboard = dashboard
+
+    def on_step(self, step: int, loss: float, history: train.History) -> bool:
+        self.dashboard._progress(step, loss)
+        return self.dashboard._stop.is_set()
+
+    def on_eval(self, step: int, history: train.History) -> bool:
+        self.dashboard._refresh(history, final=False)
+        return self.dashboard._stop.is_set()
+
+
+class Dashboard:
+    """Controls, Train/Stop, a live loss curve and a sample of generated text, for one corpus."""
+
+    def __init__(self, train_ids: Any, val_ids: Any, tokenizer: Tokenizer,
+                 settings: DashboardSettings | None = None, sample_seed: int = 0):
+        import ipywidgets as w
+
+        self.train_ids, self.val_ids, self.tokenizer = train_ids, val_ids, tokenizer
+        self.settings = settings or DashboardSettings()
+        self.sample_seed = sample_seed
+        self.model: models.LanguageModel | None = None
+        self.history: train.History | None = None
+        self.histories: list[train.History] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        s = self.settings
+        style = {"description_width": "120px"}
+        self.controls = {
+            "kind": w.Dropdown(options=list(KINDS), value=s.kind, description="model", style=style),
+            "embedding_dim": w.BoundedIntText(value=s.embedding_dim, min=1, max=1024, description="embedding", style=style),
+            "hidden_dim": w.BoundedIntText(value=s.hidden_dim, min=1, max=2048, description="hidden (RNN)", style=style),
+            "n_layer": w.BoundedIntText(value=s.n_layer, min=1, max=12, description="layers (GPT)", style=style),
+            "n_head": w.BoundedIntText(value=s.n_head, min=1, max=16, description="heads (GPT)", style=style),
+            "lr": w.FloatLogSlider(value=s.lr, base=10, min=-5, max=0, step=0.1, description="learning rate",
+                                   readout_format=".1e", style=style),
+            "seq_len": w.BoundedIntText(value=s.seq_len, min=1, max=512, description="sequence length", style=style),
+            "batch_size": w.BoundedIntText(value=s.batch_size, min=1, max=512, description="batch size", style=style),
+            "steps": w.BoundedIntText(value=s.steps, min=1, max=100_000, description="steps", style=style),
+        }
+        self.train_button = w.Button(description="Train", button_style="success", icon="play")
+        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.status = w.HTML(value="Choose settings and press <b>Train</b>.")
+        self.sample = w.HTML(value="")
+        self.plot = LivePlot()
+        self.train_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        left = w.VBox(list(self.controls.values()) + [w.HBox([self.train_button, self.stop_button])])
+        right = w.VBox([self.status, self.plot.widget, self.sample], layout=w.Layout(width="60%"))
+        self.widget = w.HBox([left, right])
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def read_controls(self) -> DashboardSettings:
+        """The settings the controls show now."""
+        return replace(self.settings, **{name: c.value for name, c in self.controls.items()})
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        colour = "#cf222e" if error else "inherit"
+        self.status.value = f'<span style="color:{colour}">{text}</span>'
+
+    def _progress(self, step: int, loss: float) -> None:
+        if step % 10 == 0:
+            self._set_status(f"step {step}/{self.settings.steps}: train loss {loss:.3f}")
+
+    def _sample_text(self) -> str:
+        s = self.settings
+        return generate.generate(self.model, self.tokenizer, s.prompt, max_new_tokens=s.sample_tokens,
+                                 temperature=0.8, top_k=40, seed=self.sample_seed)
+
+    def _refresh(self, history: train.History, final: bool) -> None:
+        self.plot.update(loss_figure(history, title=f"{self.settings.kind} language model: loss"))
+        text = html.escape(self._sample_text())
+        self.sample.value = (
+            f"<b>Sample</b> (prompt {html.escape(repr(self.settings.prompt))}, temperature 0.8, top-k 40):"
+            f"<pre style='white-space:pre-wrap'>{text}</pre>"
+        )
+
+    def train(self, **overrides: Any) -> train.History | None:
+        """Train in the foreground with the controls' settings (or ``overrides``); return the history.
+
+        A bad setting returns None and shows why in the dashboard; the previous model stays.
+        """
+        for name, value in overrides.items():
+            if name in self.controls:
+                self.controls[name].value = value
+        try:
+            settings = replace(self.read_controls(), **{k: v for k, v in overrides.items() if k not in self.controls})
+            model = build_model(settings, self.tokenizer.vocab_size)
+            config = train.TrainConfig(steps=settings.steps, batch_size=settings.batch_size, seq_len=settings.seq_len,
+                                       lr=settings.lr, seed=settings.seed, eval_interval=settings.eval_interval,
+                                       eval_tokens=8192, progress=False)
+            # check the data against the settings now, so a bad setting costs nothing
+            train._checked_ids("train_ids", self.train_ids, model, settings.seq_len)
+        except (ValueError, TypeError) as err:
+            self._set_status(f"Cannot train with these settings: {html.escape(str(err))}", error=True)
+            return None
+        self.settings, self.model = settings, model
+        self._stop.clear()
+        self.train_button.disabled, self.stop_button.disabled = True, False
+        self._set_status(f"training a {settings.kind} model ({models.count_parameters(model):,} parameters)…")
+        started = time.perf_counter()
+        try:
+            history = train.fit(model, self.train_ids, self.val_ids, config, callbacks=[_Live(self)], device="cpu")
+        finally:
+            self.train_button.disabled, self.stop_button.disabled = False, True
+        self.history = history
+        self.histories.append(history)
+        self._refresh(history, final=True)
+        last = history.val_loss[-1] if history.val_loss else float("nan")
+        done = "stopped early" if not history.completed else "finished"
+        self._set_status(f"{done} after {len(history.step_loss)} steps in {time.perf_counter() - started:.1f} s; "
+                         f"validation loss {last:.3f} nats/token. The trained model is in <code>.model</code>.")
+        return history
+
+    def start(self) -> None:
+        """Start training in a background thread (what the Train button does)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(target=self.train, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask a running training to stop after its current step (what the Stop button does)."""
+        if self._thread is not None and self._thread.is_alive():
+            self._stop.set()
+            self._set_status("stopping after this step…")
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a background training started by ``start`` has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
