@@ -73,6 +73,9 @@ def save(
     tmp = path.with_name(path.name + ".part")
     save_file(tensors, str(tmp), metadata=metadata)
     tmp.replace(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)  # an ordinary file, readable like any other the user writes
     return path
 
 

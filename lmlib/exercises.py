@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 __all__ = ["Result", "check", "CHECKS", "exercise_ids", "make_student_copy", "grade_folder", "main"]
 
-MIME = "application/vnd.lmlib.check+json"
+METADATA_KEY = "lmlib_check"  # where a check output records its result, for grading
 SOLUTION_TAG = "solution"
 
 
@@ -34,7 +34,7 @@ class Result:
     passed: bool
     message: str
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict[str, Any], dict[str, Any]]:
         mark = "✔" if self.passed else "✘"
         colour = "#1a7f37" if self.passed else "#cf222e"
         text = f"{mark} Exercise {self.exercise}: {self.message}"
@@ -42,11 +42,8 @@ class Result:
             f'<div class="lmlib-check" style="border-left:4px solid {colour};padding:4px 8px">'
             f"<b>{mark} Exercise {self.exercise}</b>: {_escape(self.message)}</div>"
         )
-        return {
-            "text/plain": text,
-            "text/html": html,
-            MIME: {"exercise": self.exercise, "passed": self.passed},
-        }
+        data = {"text/plain": text, "text/html": html}
+        return data, {METADATA_KEY: {"exercise": self.exercise, "passed": self.passed}}
 
     def __bool__(self) -> bool:
         return self.passed
@@ -128,6 +125,8 @@ def _windows(answer: Any) -> tuple[bool, str]:
         return False, "pass your function itself (make_windows), not its result."
     ids = list(range(10))
     got = answer(ids, 3)
+    if got is None:
+        return False, "make_windows returned None: finish it so that it returns x, y."
     if not (isinstance(got, tuple) and len(got) == 2):
         return False, "return a pair (x, y)."
     x, y = (torch.as_tensor(t) for t in got)
@@ -202,7 +201,7 @@ def _results_of(nb: Any) -> dict[str, bool]:
     results: dict[str, bool] = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            record = output.get("data", {}).get(MIME)
+            record = output.get("metadata", {}).get(METADATA_KEY)
             if record:
                 results[record["exercise"]] = bool(record["passed"])  # the last check of an exercise counts
     return results

@@ -49,8 +49,9 @@ def test_placeholder_and_unknown_exercise():
 
 
 def test_result_displays_with_a_machine_readable_record():
-    bundle = exercises.check("1.1", 256)._repr_mimebundle_()
-    assert bundle[exercises.MIME] == {"exercise": "1.1", "passed": True}
+    bundle, metadata = exercises.check("1.1", 256)._repr_mimebundle_()
+    assert metadata[exercises.METADATA_KEY] == {"exercise": "1.1", "passed": True}
+    assert set(bundle) == {"text/plain", "text/html"}
     assert bundle["text/plain"].startswith("✔ Exercise 1.1")
 
 

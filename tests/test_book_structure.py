@@ -1,0 +1,102 @@
+"""The book's structure: every chapter is in the table of contents and vice versa, stored with outputs,
+starts with the shared set-up cell, and ends with a summary and exercises."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+
+def _load_sync():
+    spec = importlib.util.spec_from_file_location("sync_repo_url", ROOT / "book" / "sync_repo_url.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = []
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    return files
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no notebooks in chapters/"
+
+
+def test_every_notebook_is_in_the_toc_and_back():
+    in_toc = {f for f in toc_files() if f.startswith("chapters/")}
+    on_disk = {f"chapters/{p.stem}" for p in CHAPTERS}
+    assert on_disk - in_toc == set(), f"notebooks missing from _toc.yml: {sorted(on_disk - in_toc)}"
+    assert in_toc - on_disk == set(), f"_toc.yml entries without a notebook: {sorted(in_toc - on_disk)}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_notebook_is_committed_with_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    unexecuted = [i for i, c in enumerate(code) if c.execution_count is None]
+    assert not unexecuted, f"{path.name}: code cells {unexecuted} were never executed; run `make execute`"
+    assert sum(bool(c.outputs) for c in code) >= len(code) // 2, f"{path.name}: most cells have no output"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{path.name}: stored outputs contain errors: {[e.ename for e in errors]}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_shape(path):
+    nb = nbformat.read(path, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "from lmlib import envreport, runtime" in first_code.source
+    assert "runtime.seed_everything(0)" in first_code.source
+    title = nb.cells[0].source
+    assert re.search(r"^# \d+ .*\(.*[\u4e00-\u9fff].*\)", title, re.M), "title needs number and Chinese heading"
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for heading in ("## Summary", "## Exercises", "## Where this goes next"):
+        assert heading in text, f"{path.name} lacks '{heading}'"
+    assert "```{exercise}" in text and "{solution}" in text
+    assert ":class: dropdown" in text, "solutions must be hidden until opened"
+
+
+def test_chapters_install_from_the_configured_repository():
+    sync = _load_sync()
+    url = sync.configured_url(ROOT)
+    for path, urls in sync.chapter_urls(ROOT).items():
+        assert urls == [url], f"{path.name} installs from {urls}, _config.yml says {url}; run book/sync_repo_url.py"
+
+
+def test_sync_repo_url_rewrites_the_setup_cells(tmp_path):
+    sync = _load_sync()
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/fork\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('REPOSITORY = "https://github.com/old/repo"\nprint(1)')]
+    nbformat.write(nb, tmp_path / "chapters" / "x.ipynb")
+    assert sync.sync(tmp_path) == [tmp_path / "chapters" / "x.ipynb"]
+    assert sync.chapter_urls(tmp_path)[tmp_path / "chapters" / "x.ipynb"] == ["https://example.org/fork"]
+    assert sync.sync(tmp_path) == []
+
+
+def test_ignored_output_cells_say_why():
+    for path in CHAPTERS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if "nbval-ignore-output" in cell.metadata.get("tags", []):
+                assert "# nbval-ignore-output:" in cell.source, (
+                    f"{path.name}: a cell skips output comparison without saying why:\n{cell.source[:200]}"
+                )
