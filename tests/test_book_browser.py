@@ -34,7 +34,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import yaml
+
+from booktoc import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML_DIR", ROOT / "_build" / "html")).resolve()
@@ -54,23 +55,6 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 
 # ----------------------------------------------------------------- expectations
-def _toc_files() -> list[str]:
-    """Docnames in _toc.yml (jb-book format: root + chapters/sections or parts)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-
-    walk(toc.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    return files
-
-
 def _source(docname: str) -> Path:
     for ext in (".ipynb", ".md"):
         path = ROOT / f"{docname}{ext}"
@@ -122,7 +106,7 @@ def _expectations(docname: str) -> dict:
     }
 
 
-PAGES = _toc_files()
+PAGES = toc_files(include_root=True)
 
 
 # ----------------------------------------------------------------------- fixtures
