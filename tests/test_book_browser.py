@@ -34,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
 from booktoc import toc_files
 
@@ -315,3 +316,13 @@ def test_other_pages_offline(browser, base_url, html_dir):
         if bad:
             failures[relpath] = bad
     assert not failures, f"pages with external requests / errors: {failures}"
+
+
+@pytest.mark.parametrize("docname", [p for p in PAGES if p.startswith("chapters/")])
+def test_chapter_pages_have_launch_buttons(html_dir, docname):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repo = urlparse(config["repository"]["url"]).path.strip("/")
+    html = (html_dir / f"{docname}.html").read_text(encoding="utf-8")
+    assert f'href="https://colab.research.google.com/github/{repo}/blob/main/{docname}.ipynb"' in html
+    assert f'href="https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/{docname}.ipynb"' in html
+    assert 'class="btn btn-sm btn-launch-thebe dropdown-item"' in html  # live code, loaded only when clicked
