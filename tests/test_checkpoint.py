@@ -98,3 +98,25 @@ def test_missing_file(tmp_path):
 def test_tokenizer_must_match_model(tmp_path):
     with pytest.raises(ValueError, match="tokenizer has 256 tokens but the model's vocab_size is 10"):
         checkpoint.save(tmp_path / "m.lmlib", tiny_rnn(10), tokenizers.ByteTokenizer())
+
+
+def test_bundled_first_taste_checkpoint_loads_and_generates():
+    path = checkpoint.bundled("first-taste")
+    assert path.stat().st_size < 5_000_000
+    model, tok = checkpoint.load(path)
+    assert isinstance(tok, tokenizers.ByteTokenizer)
+    meta = checkpoint.read_metadata(path)
+    assert meta["extra"]["recipe"]["seed"] == 0
+    assert meta["extra"]["val_loss_full"] < 1.6  # nats per byte; a uniform guess is ln 256 = 5.55
+    history = checkpoint.load_history(path)
+    assert history.completed and history.val_loss[-1] < history.val_loss[0]
+    from lmlib import generate
+
+    text = generate.generate(model, tok, "The ", max_new_tokens=40, temperature=0)
+    assert text.startswith("The ") and len(text.encode()) >= 44
+    assert generate.generate(model, tok, "这是一个", max_new_tokens=5, seed=0).startswith("这是一个")
+
+
+def test_unknown_bundled_name():
+    with pytest.raises(ValueError, match="no bundled checkpoint 'nope'; lmlib ships"):
+        checkpoint.bundled("nope")
