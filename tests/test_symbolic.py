@@ -1,0 +1,291 @@
+"""lmlib.symbolic: every symbolic gradient chapter 4 derives equals torch autograd, for random shapes and
+seeds; the corrected worked example has the stored (golden) values, exactly and in decimals; the loss
+falls after the step."""
+
+import math
+import random
+
+import pytest
+import sympy as sp
+import torch
+
+from lmlib import symbolic
+
+RNG = random.Random(4)  # random shapes, fixed so a failure repeats
+
+
+# ------------------------------------------------------------------ sympy -> torch
+
+
+def test_to_torch_handles_constants_matrices_and_special_functions():
+    z, w = sp.symbols("z w")
+    t = torch.tensor([-1.5, 0.5, 2.0], dtype=torch.float64)
+    assert torch.equal(symbolic.to_torch(sp.Integer(3), [z])(t), torch.full((3,), 3.0, dtype=torch.float64))
+    assert torch.equal(symbolic.to_torch(sp.Heaviside(z), [z])(t), torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64))
+    assert torch.equal(symbolic.to_torch(symbolic.relu(z), [z])(t), torch.relu(t))
+    got = symbolic.to_torch(sp.Matrix([[z * w, sp.log(2) + z], [symbolic.Sigmoid(z), sp.E]]), [z, w])(t, 2 * t)
+    assert got.shape == (2, 2, 3)
+    assert torch.allclose(got[0, 0], 2 * t * t) and torch.allclose(got[1, 0], torch.sigmoid(t))
+    assert torch.allclose(got[1, 1], torch.full((3,), math.e, dtype=torch.float64))
+    odd = sp.Symbol("W^{(1)}_{11}")  # not a Python identifier
+    assert torch.allclose(symbolic.to_torch(odd + sp.Rational(2, 5) * z, [z, odd])(t, t), t * 1.4)
+
+
+def test_sigmoid_class_knows_its_derivative_and_its_value():
+    z = sp.Symbol("z", real=True)
+    formula = symbolic.sigmoid_formula(z)
+    assert sp.simplify(sp.diff(symbolic.Sigmoid(z), z).rewrite(sp.exp) - sp.diff(formula, z)) == 0
+    assert sp.simplify(sp.diff(formula, z) - formula * (1 - formula)) == 0
+    assert symbolic.Sigmoid(0) == sp.S.Half
+    assert symbolic.Sigmoid(sp.Rational(2, 5)).rewrite(sp.exp) == 1 / (1 + sp.exp(-sp.Rational(2, 5)))
+    assert str(sp.N(symbolic.Sigmoid(sp.Rational(2, 5)), 30)) == str(sp.N(1 / (1 + sp.exp(-sp.Rational(2, 5))), 30))
+    assert sp.latex(symbolic.Sigmoid(z)) == r"\sigma\left(z\right)"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_activation_derivatives_match_autograd(seed):
+    z = sp.Symbol("z", real=True)
+    cases = [(symbolic.sigmoid_formula(z), torch.sigmoid), (symbolic.Sigmoid(z), torch.sigmoid),
+             (symbolic.relu(z), torch.relu), (sp.tanh(z), torch.tanh)]
+    for expr, fn in cases:
+        assert symbolic.elementwise_derivative_error(expr, z, fn, n=2000, seed=seed) < 1e-12, expr
+
+
+# ------------------------------------------------------------------ softmax cross-entropy
+
+
+@pytest.fixture(scope="module")
+def ce():
+    return symbolic.softmax_cross_entropy()
+
+
+def test_softmax_cross_entropy_general_result(ce):
+    assert sp.simplify(ce.result - (ce.p[ce.m, ce.i] - ce.y[ce.m, ce.i]) / ce.N) == 0
+    # before using sum_j y_mj = 1: p * sum(y) - y, over N
+    expected = (ce.p[ce.m, ce.i] * sp.Sum(ce.y[ce.m, ce.j], (ce.j, 1, ce.K)) - ce.y[ce.m, ce.i]) / ce.N
+    assert sp.simplify(ce.gradient_p - expected) == 0
+
+
+@pytest.mark.parametrize("trial", range(6))
+def test_softmax_cross_entropy_gradient_matches_autograd(ce, trial):
+    N, K = RNG.randint(1, 4), RNG.randint(2, 8)
+    for one_hot in (True, False):
+        assert symbolic.softmax_cross_entropy_error(ce, N, K, seed=trial, one_hot=one_hot) < 1e-12, (N, K, one_hot)
+
+
+# ------------------------------------------------------------------ two-layer network
+
+
+@pytest.mark.parametrize("trial", range(4))
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+def test_two_layer_gradients_match_autograd(trial, output):
+    n_in, n_hidden = RNG.randint(1, 4), RNG.randint(1, 3)
+    n_out = RNG.randint(2, 3) if output == "softmax" else RNG.randint(1, 2)
+    net = symbolic.TwoLayerNet.build(n_in, n_hidden, n_out, output=output)
+    for seed in range(2):
+        assert symbolic.two_layer_error(net, seed=seed, method="backprop") < 1e-12
+        assert symbolic.two_layer_error(net, seed=seed, method="direct") < 1e-12
+
+
+def test_backprop_equals_direct_differentiation_symbolically():
+    assert symbolic.TwoLayerNet.build(3, 2, 1).agree_symbolically()
+    assert symbolic.TwoLayerNet.build(2, 2, 2, output="softmax").agree_symbolically()
+
+
+def test_gradients_have_their_parameters_shapes():
+    net = symbolic.TwoLayerNet.build(3, 2, 1)
+    for name, grad in net.backprop().items():
+        assert grad.shape == net.params[name].shape
+
+
+def test_two_layer_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="n_hidden"):
+        symbolic.TwoLayerNet.build(3, 0, 1)
+    with pytest.raises(ValueError, match="softmax"):
+        symbolic.TwoLayerNet.build(3, 2, 1, output="softmax")
+    with pytest.raises(ValueError, match="method"):
+        symbolic.TwoLayerNet.build(1, 1, 1).gradient_functions("numeric")
+
+
+def test_mean_loss_step_equals_sum_loss_step_with_lr_over_n():
+    gen = torch.Generator().manual_seed(3)
+    for batch in (1, 7, 64):
+        w = torch.randn(4, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+        x, y = torch.randn(batch, 4, generator=gen, dtype=torch.float64), torch.randint(3, (batch,), generator=gen)
+        g_mean = torch.autograd.grad(torch.nn.functional.cross_entropy(x @ w, y), w)[0]
+        g_sum = torch.autograd.grad(torch.nn.functional.cross_entropy(x @ w, y, reduction="sum"), w)[0]
+        assert torch.allclose(0.1 * g_mean, (0.1 / batch) * g_sum, rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ the worked example
+
+GOLDEN = {  # computed by symbolic.worked_example().decimals(10), checked by hand for h, yhat and the loss
+    "a1": ["0.4000000000", "0"],
+    "h": ["0.5986876601", "0.5000000000"],
+    "a2": "0.04934383006",
+    "yhat": "0.5123334551",
+    "loss": "0.6687795864",
+    "delta2": "-0.4876665449",
+    "delta1": ["-0.05858356387", "0.06095831811"],
+    "dW1": ["-0.05858356387", "-0.1171671277", "-0.1757506916", "0.06095831811", "0.1219166362", "0.1828749543"],
+    "db1": ["-0.05858356387", "0.06095831811"],
+    "dW2": ["-0.2919599427", "-0.2438332724"],
+    "db2": ["-0.4876665449"],
+    "W1_new": ["0.1058583564", "0.2117167128", "0.3175750692", "-0.2060958318", "0.08780833638", "-0.01828749543"],
+    "b1_new": ["-0.9941416436", "-0.006095831811"],
+    "W2_new": ["0.5291959943", "-0.4756166728"],
+    "b2_new": ["0.04876665449"],
+    "a1_after": ["0.4878753458", "-0.09143747716"],
+    "h_after": ["0.6196057905", "0.4771565443"],
+    "a2_after": "0.1497159489",
+    "yhat_after": "0.5373592298",
+    "loss_after": "0.6210884514",
+}
+
+
+@pytest.fixture(scope="module")
+def example():
+    return symbolic.worked_example()
+
+
+def test_worked_example_decimals_are_the_stored_ones(example):
+    assert example.decimals(10) == GOLDEN
+
+
+def test_worked_example_is_exactly_what_the_formulas_give(example):
+    R, S = sp.Rational, symbolic.Sigmoid
+    s = S(R(2, 5))
+    a2 = s / 2 - R(1, 4)
+    yhat = S(a2)
+    assert example.a1 == sp.Matrix([R(2, 5), 0])
+    assert example.h == sp.Matrix([s, R(1, 2)])
+    assert sp.simplify(example.a2 - a2) == 0
+    assert example.yhat == yhat
+    assert sp.simplify(example.loss - (-sp.log(yhat))) == 0
+    assert example.delta2 == yhat - 1
+    delta1 = sp.Matrix([R(1, 2) * (yhat - 1) * s * (1 - s), -R(1, 2) * (yhat - 1) * R(1, 4)])
+    expected = {
+        "W1": delta1 * sp.Matrix([[1, 2, 3]]),
+        "b1": delta1,
+        "W2": (yhat - 1) * sp.Matrix([[s, R(1, 2)]]),
+        "b2": sp.Matrix([[yhat - 1]]),
+    }
+    for name, grad in expected.items():
+        assert sp.simplify(example.grads[name] - grad) == sp.zeros(*grad.shape), name
+        assert sp.simplify(example.updated[name] - (example.params[name] - R(1, 10) * grad)) == sp.zeros(*grad.shape)
+    # the exact values rewrite to exponentials: h_1 = 1 / (1 + e^(-2/5))
+    assert example.h[0].rewrite(sp.exp) == 1 / (1 + sp.exp(-R(2, 5)))
+
+
+def test_worked_example_loss_falls_after_the_step(example):
+    drop = example.loss - example.loss_after
+    assert sp.N(drop, 50) > 0
+    # first order: the drop is about lr * ||g||^2, and the slope at 0 is exactly -||g||^2
+    alpha = sp.Symbol("alpha")
+    along = example.loss_at({k: example.params[k] - alpha * example.grads[k] for k in example.params})
+    assert sp.expand(sp.diff(along, alpha).subs(alpha, 0) + example.gradient_norm2) == 0
+    assert abs(float(drop) - float(example.lr * example.gradient_norm2)) < 0.1 * float(drop)
+
+
+def test_worked_example_matches_torch_autograd(example):
+    auto = symbolic.worked_example_torch(example)
+    exact = {"yhat": example.yhat, "loss": example.loss, "yhat_after": example.yhat_after,
+             "loss_after": example.loss_after}
+    exact.update({f"d{k}": g for k, g in example.grads.items()})
+    exact.update({f"{k}_new": v for k, v in example.updated.items()})
+    for key, value in exact.items():
+        want = torch.tensor([float(v) for v in sp.Matrix([value])], dtype=torch.float64)
+        assert torch.allclose(auto[key].reshape(-1), want, rtol=0, atol=1e-14), key
+    assert auto["loss_after"] < auto["loss"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_loss_falls_for_other_stated_values(seed):
+    gen = random.Random(seed)
+    values = lambda n: [str(sp.Rational(gen.randint(-5, 5), 10)) for _ in range(n)]
+    example = symbolic.worked_example(W1=[values(3), values(3)], b1=values(2), W2=[values(2)],
+                                      b2=values(1), y=gen.randint(0, 1))
+    assert sp.N(example.loss - example.loss_after, 30) > 0
+
+
+def test_worked_example_rejects_unknown_values_and_bad_shapes():
+    with pytest.raises(ValueError, match="unknown"):
+        symbolic.worked_example(W3=[[1]])
+    with pytest.raises(ValueError, match="shapes"):
+        symbolic.worked_example(W2=[[1, 2, 3]])
+
+
+# ------------------------------------------------------------------ loss surfaces
+
+
+def _torch_line_fit_loss(theta, data):
+    x = torch.tensor([float(a) for a, _ in data], dtype=torch.float64)
+    t = torch.tensor([float(b) for _, b in data], dtype=torch.float64)
+    return ((theta[0] * x + theta[1] - t) ** 2).mean()
+
+
+def _torch_logistic_loss(theta, data):
+    x = torch.tensor([float(a) for a, _ in data], dtype=torch.float64)
+    t = torch.tensor([float(b) for _, b in data], dtype=torch.float64)
+    return torch.nn.functional.binary_cross_entropy_with_logits(theta[0] * x + theta[1], t)
+
+
+@pytest.mark.parametrize("make, torch_loss", [(symbolic.line_fit_surface, _torch_line_fit_loss),
+                                              (symbolic.logistic_surface, _torch_logistic_loss)])
+def test_surface_gradient_and_hessian_match_autograd(make, torch_loss):
+    surface = make()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        theta = (torch.randn(2, generator=gen, dtype=torch.float64) * 2).requires_grad_(True)
+        loss = torch_loss(theta, surface.data)
+        (grad,) = torch.autograd.grad(loss, theta)
+        hess = torch.autograd.functional.hessian(lambda th: torch_loss(th, surface.data), theta.detach())
+        w, b = theta.tolist()
+        assert math.isclose(surface.loss_f(w, b), loss.item(), rel_tol=1e-12)
+        assert torch.allclose(torch.tensor(surface.grad_f(w, b), dtype=torch.float64), grad, atol=1e-12)
+        assert torch.allclose(torch.tensor(surface.hess_f(w, b), dtype=torch.float64), hess, atol=1e-12)
+
+
+def test_learning_rate_thresholds_of_the_quadratic():
+    surface = symbolic.line_fit_surface()
+    lam_min, lam_max = sorted(surface.hessian.eigenvals(), key=float)
+    edge = float(2 / lam_max)
+    start, best = (-1.0, 4.0), (1.4, 0.9)
+    assert surface.gradient.subs({surface.w: sp.Rational(7, 5), surface.b: sp.Rational(9, 10)}) == sp.zeros(2, 1)
+    below = symbolic.descent_path(surface, 0.98 * edge, start, 400)
+    above = symbolic.descent_path(surface, 1.02 * edge, start, 400)
+    assert math.dist(below[-1], best) < 1e-3
+    assert surface.loss_f(*above[-1]) > 1e6 and len(above) < 401  # stopped early: diverged
+    # between 1/lambda_max and 2/lambda_max the steep direction flips sign each step
+    # (the component of theta - theta* along the steep eigenvector changes sign at every step)
+    (_, _, (steep,)), = [e for e in surface.hessian.eigenvects() if e[0] == lam_max]
+    v = [float(c) for c in steep]
+    zigzag = symbolic.descent_path(surface, 1.5 / float(lam_max), start, 6)
+    along = [(p[0] - best[0]) * v[0] + (p[1] - best[1]) * v[1] for p in zigzag]
+    assert all(a * b < 0 for a, b in zip(along, along[1:]))
+    calm = symbolic.descent_path(surface, 0.5 / float(lam_max), start, 6)
+    along = [(p[0] - best[0]) * v[0] + (p[1] - best[1]) * v[1] for p in calm]
+    assert all(a * b > 0 for a, b in zip(along, along[1:]))
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_optimizer_paths_reach_the_minimum(name):
+    surface = symbolic.line_fit_surface()
+    lr = {"sgd": 0.2, "momentum": 0.02, "adam": 0.05}[name]
+    path = symbolic.optimizer_path(surface, name, lr, (-1.0, 4.0), 600)
+    assert surface.loss_f(*path[-1]) - 0.05 < 1e-4
+
+
+def test_sgd_path_is_plain_descent():
+    surface = symbolic.line_fit_surface()
+    a = symbolic.optimizer_path(surface, "sgd", 0.1, (-1.0, 4.0), 20)
+    b = symbolic.descent_path(surface, 0.1, (-1.0, 4.0), 20)
+    assert all(math.isclose(p, q, rel_tol=1e-12, abs_tol=1e-12) for u, v in zip(a, b) for p, q in zip(u, v))
+    with pytest.raises(ValueError, match="optimizer"):
+        symbolic.optimizer_path(surface, "lion", 0.1, (0.0, 0.0), 1)
+
+
+def test_equation_renders_latex():
+    z = sp.Symbol("z")
+    math_obj = symbolic.equation("f", z**2, approx=sp.Rational(1, 3), suffix=r"\quad")
+    assert math_obj._repr_latex_() == r"$\displaystyle f = z^{2} \approx 0.333333\quad$"
