@@ -114,6 +114,319 @@ def _bytes_of_prompt(answer: Any) -> tuple[bool, str]:
     return False, f"{value:g} is not it; try len('这是一个'.encode('utf-8'))."
 
 
+# ---------------------------------------------------------------- chapter 2: core concepts and the CPU analogy
+
+
+@_register("2.1")
+def _doubling_time_of_two_chips(answer: Any) -> tuple[bool, str]:
+    from .growth import doubling_time
+
+    (y0, c0), (y1, c1) = (1978, 29_000), (1993, 3_100_000)  # Intel 8086 and Pentium, as in chapter 2
+    truth = doubling_time([y0, y1], [c0, c1])
+    value = _number(answer)
+    if math.isclose(value, truth, rel_tol=0.01):
+        return True, f"right: {y1 - y0} years / log2({c1:,}/{c0:,}) = {truth:.2f} years per doubling."
+    years, ratio = y1 - y0, c1 / c0
+    candidates = [
+        (years / math.log(ratio), "you used the natural logarithm; a doubling time needs log2 (or ln(ratio)/ln 2)."),
+        (years / math.log10(ratio), "you used log10; a doubling time needs log2 of the growth factor."),
+        (math.log2(ratio), "that is the number of doublings; divide the years by it."),
+        (math.log2(ratio) / years, "that is doublings per year; the doubling time is its inverse."),
+        (ratio / years, "growth is not linear: count doublings with log2 of the ratio, then divide the years by them."),
+    ]
+    for candidate, message in candidates:
+        if math.isclose(value, candidate, rel_tol=0.01):
+            return False, message
+    return False, f"{value:g} is not it: count the doublings, log2({c1:,}/{c0:,}), and divide the {years} years by them."
+
+
+@_register("2.2")
+def _amdahl_speedup(answer: Any) -> tuple[bool, str]:
+    from .growth import amdahl_speedup
+
+    s, n = 0.1, 8
+    truth = amdahl_speedup(s, n)
+    value = _number(answer)
+    if math.isclose(value, truth, rel_tol=0.005):
+        return True, f"right: 1/(s + (1 - s)/n) = 1/({s} + {1 - s:.1f}/{n}) = {truth:.2f}."
+    candidates = [
+        (n, "that is the ideal speed-up; the serial 10 % does not get faster with more threads."),
+        (1 / s, "1/s = 10 is the limit for infinitely many threads; with 8 it is lower."),
+        (s + (1 - s) * n, "that is Gustafson's scaled speed-up (the problem grows with n); Amdahl keeps the work fixed."),
+        (amdahl_speedup(1 - s, n), "you swapped the fractions: s = 0.1 is the serial part, 0.9 runs in parallel."),
+        (1 / (s + (1 - s) * n), "divide the parallel part by n, don't multiply: T(n) = s + (1 - s)/n."),
+        (truth / n, "that is the parallel efficiency, speed-up / n; the question asks for the speed-up."),
+    ]
+    for candidate, message in candidates:
+        if math.isclose(value, candidate, rel_tol=0.005):
+            return False, message
+    return False, f"{value:g} is not it: the time on n threads is s + (1 - s)/n of the time on one; invert it."
+
+
+@_register("2.3")
+def _serial_fraction_from_speedup(answer: Any) -> tuple[bool, str]:
+    from .growth import fit_serial_fraction
+
+    n, speedup = 4, 3.2
+    truth = fit_serial_fraction([n], [speedup])
+    value = _number(answer)
+    if math.isclose(value, truth, rel_tol=0.01):
+        return True, f"right: s = (1/{speedup} - 1/{n}) / (1 - 1/{n}) = {truth:.4f}."
+    candidates = [
+        (1 - speedup / n, "that is 1 minus the parallel efficiency; solve 1/3.2 = s + (1 - s)/4 for s instead."),
+        (1 / speedup, "1/3.2 is the time ratio T(4)/T(1); part of it is the parallel work (1 - s)/4."),
+        (1 - truth, "that is the parallel fraction 1 - s; the question asks for the serial one."),
+        (1 / speedup - 1 / n, "almost: 1/3.2 - 1/4 = s(1 - 1/4); divide by (1 - 1/4)."),
+    ]
+    for candidate, message in candidates:
+        if math.isclose(value, candidate, rel_tol=0.01):
+            return False, message
+    if not 0 <= value <= 1:
+        return False, f"a serial fraction lies between 0 and 1, got {value:g}."
+    return False, f"{value:g} is not it: with s = {value:g}, Amdahl gives a speed-up of {1 / (value + (1 - value) / n):.2f}, not {speedup}."
+
+
+# ---------------------------------------------------------------- chapter 3: the core algorithm
+
+EX_3_1_TEXT = "aaabdaaabac"
+
+
+@_register("3.1")
+def _bpe_tokens_by_hand(answer: Any) -> tuple[bool, str]:
+    from .tokenizers import BPETokenizer
+
+    tok = BPETokenizer.fit(EX_3_1_TEXT, vocab_size=300)
+    truth = len(tok.encode(EX_3_1_TEXT))
+    value = _number(answer)
+    if value == truth:
+        pieces = " ".join(tok.token_bytes(i).decode() for i in tok.encode(EX_3_1_TEXT))
+        return True, f"right: after {len(tok.merges)} merges the text is {truth} tokens: {pieces}."
+    if value == len(EX_3_1_TEXT.encode("utf-8")):
+        return False, "that is the number of bytes before any merge; BPE then merges the most frequent pairs."
+    if value == len(tok.merges):
+        return False, f"{len(tok.merges)} is the number of merges; the question asks how many tokens remain."
+    partial = {len(BPETokenizer(tok.merges[:k]).encode(EX_3_1_TEXT)): k for k in range(1, len(tok.merges))}
+    if value in partial:
+        k = partial[int(value)]
+        return False, (f"that is the count after {k} merge{'s' if k > 1 else ''}; fit goes on while some pair "
+                       "still occurs at least twice.")
+    if value == 300 - 256:
+        return False, "fit stops early, when no pair occurs twice, long before the vocabulary is full."
+    return False, f"{value:g} is not it: merge (a, a) first, then the most frequent pair again, until none repeats."
+
+
+def _as_probs(result: Any) -> Any:
+    import torch
+
+    if result is None:
+        raise ValueError("your function returned None: return the probabilities")
+    return torch.as_tensor(result, dtype=torch.float64).flatten()
+
+
+@_register("3.2")
+def _temperature_top_k(answer: Any) -> tuple[bool, str]:
+    import torch
+
+    from .generate import next_token_probs
+
+    if not callable(answer):
+        return False, "pass your function itself (my_next_token_probs), not its result."
+    cases = [
+        (torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, 3.0]), 0.5, 3),
+        (torch.tensor([0.3, -0.2, 1.7, 0.9]), 2.0, 2),
+        (torch.tensor([1.0, 4.0, -2.0, 0.0, 2.5]), 1.0, 5),
+    ]
+    for logits, t, k in cases:
+        try:
+            got = _as_probs(answer(logits.clone(), t, k))
+        except ValueError as err:
+            return False, str(err) + "."
+        want = next_token_probs(logits, temperature=t, top_k=k).double()
+        if got.shape != want.shape:
+            return False, (f"return one probability per token: expected shape {tuple(want.shape)}, "
+                           f"got {tuple(got.shape)}.")
+        if torch.allclose(got, want, atol=1e-6):
+            continue
+        if not math.isclose(float(got.sum()), 1.0, abs_tol=1e-4):
+            return False, (f"your probabilities sum to {float(got.sum()):.4f}, not 1; after dropping the tokens "
+                           "outside the top k, renormalise (softmax of the kept logits does it).")
+        if torch.allclose(got, next_token_probs(logits, temperature=1 / t, top_k=k).double(), atol=1e-6):
+            return False, "you multiplied the logits by the temperature; divide them by it (T < 1 sharpens)."
+        if torch.allclose(got, next_token_probs(logits, temperature=1.0, top_k=k).double(), atol=1e-6):
+            return False, "the temperature has no effect in your function: divide the logits by it before the softmax."
+        if torch.allclose(got, next_token_probs(logits, temperature=t).double(), atol=1e-6):
+            return False, "every token keeps some probability: set all but the k largest logits to -inf first."
+        for kk in (k - 1, k + 1):
+            if 1 <= kk <= len(logits) and torch.allclose(
+                got, next_token_probs(logits, temperature=t, top_k=kk).double(), atol=1e-6
+            ):
+                return False, f"off by one: you kept {kk} tokens where top-k with k={k} keeps {k}."
+        return False, (f"for logits {logits.tolist()}, T={t}, k={k} expected {[round(v, 4) for v in want.tolist()]}, "
+                       f"got {[round(v, 4) for v in got.tolist()]}.")
+    return True, "right: divide by the temperature, keep the k largest logits, softmax; as generate.next_token_probs."
+
+
+EX_3_3_CONFIG = dict(vocab_size=100, block_size=16, n_layer=1, n_head=2, n_embd=32)
+
+
+@_register("3.3")
+def _count_gpt_parameters(answer: Any) -> tuple[bool, str]:
+    from . import models
+
+    c = models.GPTConfig(**EX_3_3_CONFIG)
+    truth = models.count_parameters(models.GPT(c))
+    value = _number(answer)
+    if value == truth:
+        return True, f"right: {truth:,} parameters (the output layer reuses the token embedding)."
+    e, layers = c.n_embd, c.n_layer
+    linear_biases = layers * (3 * e + e + 4 * e + e)
+    norm_params = (2 * layers + 1) * 2 * e
+    hints = {
+        -c.vocab_size * e: ("the output layer shares its weight matrix with the token embedding (weight tying): "
+                            "count it once."),
+        c.block_size * e: "you left out the position embeddings (block_size x n_embd).",
+        linear_biases: "you left out the biases of the Linear layers in the block.",
+        norm_params: "you left out the LayerNorms: two per block and a final one, each with a gain and a bias.",
+        linear_biases + (2 * layers + 1) * e: "you left out all biases (Linear layers and LayerNorms).",
+        c.vocab_size * e: "you left out the token embedding.",
+        layers * 8 * e * e + layers * 5 * e: "you left out the feed-forward network (n_embd -> 4 n_embd -> n_embd).",
+    }
+    hint = hints.get(int(truth - value))
+    if hint:
+        return False, hint
+    if value == truth * c.n_head or value == truth + (c.n_head - 1) * layers * 4 * e * e:
+        return False, "the heads split n_embd between them; they add no parameters."
+    return False, (f"{value:g} is not it (off by {truth - value:+g}): count token and position embeddings, per block "
+                   "two LayerNorms, qkv and output projections, the 4x feed-forward layers, and the final LayerNorm.")
+
+
+# ---------------------------------------------------------------- chapter 4: the mathematical model
+
+
+def _sympy_answer(answer: Any, names: dict[str, Any]) -> Any:
+    """A student's sympy expression (or string) with its symbols replaced by ours, matched by name."""
+    import sympy as sp
+
+    if isinstance(answer, str):
+        expr = sp.sympify(answer, locals=dict(names))
+    elif isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        expr = sp.sympify(answer)
+    else:
+        expr = answer
+    if not isinstance(expr, sp.Basic):
+        raise TypeError(f"expected a sympy expression, got {type(expr).__name__}")
+    unknown = sorted(s.name for s in expr.free_symbols if s.name not in names)
+    if unknown:
+        raise ValueError(f"your answer uses {unknown}; use only the symbols {sorted(names)}")
+    expr = expr.subs({s: names[s.name] for s in expr.free_symbols})
+    return expr.rewrite(sp.exp)  # lmlib.symbolic.Sigmoid(z) becomes 1/(1 + exp(-z))
+
+
+def _is_zero(expr: Any) -> bool:
+    import sympy as sp
+
+    return sp.simplify(expr) == 0
+
+
+@_register("4.1")
+def _softplus_derivative(answer: Any) -> tuple[bool, str]:
+    import sympy as sp
+
+    z = sp.Symbol("z")
+    expr = _sympy_answer(answer, {"z": z})
+    truth = sp.diff(sp.log(1 + sp.exp(z)), z)
+    if _is_zero(expr - truth):
+        return True, "right: the derivative of softplus ln(1 + e^z) is the sigmoid e^z / (1 + e^z) = σ(z)."
+    if _is_zero(expr + truth):
+        return False, "the sign is flipped: ln(1 + e^z) grows with z, so its derivative is positive."
+    if _is_zero(expr - 1 / (1 + sp.exp(z))):
+        return False, ("you forgot the chain-rule factor: d/dz ln(u) = u'/u, and the inside u = 1 + e^z "
+                       "has derivative u' = e^z.")
+    if _is_zero(expr - sp.exp(z)):
+        return False, "you kept only the inside's derivative e^z; the outer ln contributes the factor 1/(1 + e^z)."
+    return False, "not yet: sympy.simplify(answer - truth) is not 0. Try sympy.diff(sympy.log(1 + sympy.exp(z)), z)."
+
+
+@_register("4.2")
+def _first_layer_gradient(answer: Any) -> tuple[bool, str]:
+    import sympy as sp
+
+    yhat, y, w, h, x = sp.symbols("yhat y w h x")
+    expr = _sympy_answer(answer, {"yhat": yhat, "y": y, "w": w, "h": h, "x": x})
+    truth = (yhat - y) * w * h * (1 - h) * x
+    if _is_zero(expr - truth):
+        return True, "right: (ŷ - y) · W2_j · h_j(1 - h_j) · x_k, one factor per link of the chain."
+    if _is_zero(expr):
+        return False, "your answer is 0; the loss does depend on W1_jk, through h_j and the output."
+    ratio = sp.simplify(expr / truth)
+    factors = [
+        (-1, "the sign is flipped: the loss's gradient starts with ŷ - y (the log-likelihood's with y - ŷ)."),
+        (1 / (w * h * (1 - h)), "your gradient skips the chain rule through the hidden layer (the article's "
+                                "error): multiply by W2_j and by σ'(a_j) = h_j(1 - h_j)."),
+        (1 / (h * (1 - h)), "you forgot the chain-rule factor σ'(a_j) = h_j(1 - h_j) of the hidden sigmoid."),
+        (1 / w, "you forgot the factor W2_j: h_j reaches the output only through that weight."),
+        (1 / x, "you forgot x_k, the derivative of a_j = Σ_k W1_jk x_k + b1_j with respect to W1_jk."),
+        (yhat * (1 - yhat), "drop the factor ŷ(1 - ŷ): with cross-entropy on a sigmoid output, dL/da2 = ŷ - y "
+                            "(the output sigmoid's derivative cancels against the log)."),
+        (h, "h_j appears once too often: σ'(a_j) = h_j(1 - h_j), not h_j²(1 - h_j)."),
+    ]
+    for factor, message in factors:
+        if _is_zero(ratio - factor):
+            return False, message
+    return False, "not yet: write dL/dW1_jk as (dL/da2)(da2/dh_j)(dh_j/da_j)(da_j/dW1_jk) and multiply the four."
+
+
+@_register("4.3")
+def _divergence_threshold(answer: Any) -> tuple[bool, str]:
+    import sympy as sp
+
+    from .symbolic import line_fit_surface
+
+    surface = line_fit_surface()
+    eigen = sorted(surface.hessian.eigenvals(), key=float)
+    lmin, lmax = eigen[0], eigen[-1]
+    value = _number(answer)
+    if math.isclose(value, float(2 / lmax), rel_tol=1e-4):
+        return True, f"right: 2/λ_max = {sp.nsimplify(2 / lmax)} ≈ {float(2 / lmax):.4f}; above it the steepest direction grows."
+    candidates = [
+        (float(1 / lmax), "1/λ_max is where oscillation starts (each step overshoots the valley floor); it "
+                          "still converges until the overshoot is more than double: 2/λ_max."),
+        (float(2 / lmin), "use the largest eigenvalue: the steepest direction is the first to diverge."),
+        (float(2 / (lmin + lmax)), "2/(λ_min + λ_max) is the best constant step, not the edge of divergence."),
+        (float(lmax / 2), "you inverted it: the threshold is 2/λ_max, a step size, not λ_max/2."),
+    ]
+    for candidate, message in candidates:
+        if math.isclose(value, candidate, rel_tol=1e-4):
+            return False, message
+    return False, f"{value:g} is not it: find the Hessian's largest eigenvalue λ_max; plain descent diverges above 2/λ_max."
+
+
+@_register("4.4")
+def _summed_loss_learning_rate(answer: Any) -> tuple[bool, str]:
+    import torch
+
+    value = _number(answer)
+    batch, lr = 32, 0.1
+    gen = torch.Generator().manual_seed(0)
+    x, t = torch.randn(batch, 3, generator=gen, dtype=torch.float64), torch.randn(batch, generator=gen, dtype=torch.float64)
+
+    def step(reduction: str, rate: float) -> torch.Tensor:
+        w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        loss = torch.nn.functional.mse_loss(x @ w, t, reduction=reduction)
+        (g,) = torch.autograd.grad(loss, w)
+        return -rate * g
+
+    target = step("mean", lr)
+    if value > 0 and torch.allclose(step("sum", value), target, rtol=1e-9, atol=0):
+        return True, f"right: lr / N = {lr} / {batch} = {lr / batch:g}; the summed loss's gradient is N times larger."
+    if math.isclose(value, lr * batch, rel_tol=1e-6):
+        return False, "you multiplied by N; the summed loss already has an N times larger gradient, so divide."
+    if math.isclose(value, lr, rel_tol=1e-6):
+        return False, "the same rate would take steps N = 32 times larger with the summed loss."
+    ratio = float(step("sum", value).norm() / target.norm()) if value > 0 else float("nan")
+    return False, f"with lr = {value:g} the steps are {ratio:.3g} times those of the mean loss at lr {lr}; make them equal."
+
+
 # ---------------------------------------------------------------- chapter 5: project practice
 
 
