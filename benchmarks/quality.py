@@ -1,0 +1,291 @@
+"""The 60-second quality benchmark: how low a validation loss (nats/char) lmlib reaches in 60 s of CPU
+training on the default corpus, character level.
+
+    python benchmarks/quality.py               # the baseline GRU and the best setting found, side by side
+    python benchmarks/quality.py --search      # every candidate (about 75 s each)
+    python benchmarks/quality.py --only NAME   # some candidates by name (comma-separated)
+    python benchmarks/quality.py --list        # the candidates' names
+
+Protocol: CharTokenizer fitted on the whole corpus (``data.load_corpus()``); ``data.split(text, 0.9)``
+(validation = the last 10 %); ``torch.set_num_threads(2)``; 60 s of training wall time through
+``train.fit`` with no validation data, so no evaluation happens inside the 60 s; then
+``train.evaluate`` on the FULL validation split with seq_len 64 (every candidate, the same windows).
+
+``train.fit`` takes a number of steps, not a time: each candidate is first run for a few seconds to
+measure its steps/s (calibration, on a throw-away copy of the model), then trained for the number of steps
+that fills the budget, so the cosine schedule finishes its decay. A callback stops training at the hard
+cap (budget + 2 s) if the calibration was too optimistic; such a run is flagged "capped".
+Run with nothing else on the machine; the CPU time other processes took is measured and reported.
+Figures go to benchmarks/results/quality.json (default run) or quality_search.json (--search / --only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import _common as C
+import torch
+
+from lmlib import data, models, tokenizers, train
+
+EVAL_SEQ_LEN = 64
+CONTENDED = 0.25  # mean foreign cores during training above which a run is flagged (and retried once)
+
+
+def gru(hidden=256, emb=128, layers=1, dropout=0.0):
+    return {"kind": "rnn", "cell": "gru", "embedding_dim": emb, "hidden_dim": hidden, "num_layers": layers,
+            "dropout": dropout}
+
+
+def lstm(hidden=256, emb=128, layers=1, dropout=0.0):
+    return {"kind": "rnn", "cell": "lstm", "embedding_dim": emb, "hidden_dim": hidden, "num_layers": layers,
+            "dropout": dropout}
+
+
+def gpt(block=64, layers=4, heads=4, embd=128, dropout=0.0):
+    return {"kind": "gpt", "block_size": block, "n_layer": layers, "n_head": heads, "n_embd": embd,
+            "dropout": dropout}
+
+
+def fit_cfg(batch=32, seq=64, lr=3e-3, schedule="constant", warmup=0.0, wd=0.0, min_lr=0.1):
+    """Training settings; ``warmup`` is a fraction of the steps (the steps depend on the calibration)."""
+    return {"batch_size": batch, "seq_len": seq, "lr": lr, "schedule": schedule, "warmup_frac": warmup,
+            "weight_decay": wd, "min_lr_ratio": min_lr}
+
+
+BASELINE = "gru256-b32-const"  # the reference: 1.30 nats/char measured on this machine
+BEST = "lstm384-b64-lr5e-3-cos"  # lowest validation loss of the search within the budget (see README.md)
+
+CANDIDATES = {
+    BASELINE: (gru(), fit_cfg()),
+    "gru256-b32-lr5e-3-cos": (gru(), fit_cfg(lr=5e-3, schedule="cosine", warmup=0.02)),
+    "gru256-b64-lr5e-3-cos": (gru(), fit_cfg(batch=64, lr=5e-3, schedule="cosine", warmup=0.02)),
+    "gru256-b64-lr5e-3-cos-do0.1": (gru(dropout=0.1), fit_cfg(batch=64, lr=5e-3, schedule="cosine", warmup=0.02)),
+    "gru256-b64-lr5e-3-cos-wd0.1": (gru(), fit_cfg(batch=64, lr=5e-3, schedule="cosine", warmup=0.02, wd=0.1)),
+    "gru256-b64-lr8e-3-cos": (gru(), fit_cfg(batch=64, lr=8e-3, schedule="cosine", warmup=0.02)),
+    "gru256-b128-lr8e-3-cos": (gru(), fit_cfg(batch=128, lr=8e-3, schedule="cosine", warmup=0.02)),
+    "gru256x2-b64-lr5e-3-cos": (gru(256, layers=2), fit_cfg(batch=64, lr=5e-3, schedule="cosine", warmup=0.02)),
+    "lstm256-b32-lr5e-3-cos": (lstm(), fit_cfg(lr=5e-3, schedule="cosine", warmup=0.02)),
+    "lstm256-b64-lr5e-3-cos": (lstm(), fit_cfg(batch=64, lr=5e-3, schedule="cosine", warmup=0.02)),
+    "lstm256-b64-lr1e-2-cos": (lstm(), fit_cfg(batch=64, lr=1e-2, schedule="cosine", warmup=0.02)),
+    "lstm384-b64-lr5e-3-cos": (lstm(384), fit_cfg(batch=64, lr=5e-3, schedule="cosine", warmup=0.02)),
+    "gpt4x128-b32-lr3e-3-cos": (gpt(), fit_cfg(batch=32, lr=3e-3, schedule="cosine", warmup=0.05)),
+    "gpt2x128-b64-lr6e-3-cos": (gpt(64, 2, 4, 128), fit_cfg(batch=64, lr=6e-3, schedule="cosine", warmup=0.05)),
+}
+
+
+class TimeCap(train.Callback):
+    """Stops training once ``cap`` seconds have passed since the first step began."""
+
+    def __init__(self, cap: float):
+        self.cap = cap
+        self.t0 = None
+        self.hit = False
+
+    def on_start(self, config, history):
+        self.t0 = time.perf_counter()
+
+    def on_step(self, step, loss, history):
+        if time.perf_counter() - self.t0 > self.cap:
+            self.hit = True
+            return True
+        return None
+
+
+def build_model(spec: dict, vocab: int, seed: int = 0) -> torch.nn.Module:
+    spec = dict(spec)
+    kind = spec.pop("kind")
+    torch.manual_seed(seed)  # the weights' initialisation
+    return models.build(kind, {"vocab_size": vocab, **spec})
+
+
+def train_config(fc: dict, steps: int, seed: int = 0) -> train.TrainConfig:
+    warmup = min(int(fc["warmup_frac"] * steps), steps - 1)
+    return train.TrainConfig(
+        steps=steps, batch_size=fc["batch_size"], seq_len=fc["seq_len"], lr=fc["lr"], schedule=fc["schedule"],
+        warmup_steps=warmup, weight_decay=fc["weight_decay"], min_lr_ratio=fc["min_lr_ratio"],
+        eval_interval=10**9, progress=False, seed=seed,
+    )
+
+
+class _StepClock(train.Callback):
+    """Records the time of the ``skip``-th and of the last step: the rate without fit's start-up."""
+
+    def __init__(self, skip: int):
+        self.skip, self.t_skip, self.t_last, self.last = skip, None, None, 0
+
+    def on_step(self, step, loss, history):
+        now = time.perf_counter()
+        if step == self.skip:
+            self.t_skip = now
+        self.t_last, self.last = now, step
+
+
+def calibrate(model: torch.nn.Module, train_ids: torch.Tensor, fc: dict, seconds: float,
+              wait: bool) -> tuple[float, bool]:
+    """Steps/s of this model and batch shape under train.fit, measured on a throw-away copy: the median
+    of three undisturbed bursts of ``seconds / 3`` each, timed from their 3rd step to their last (a real
+    run pays fit's start-up once, not per burst). Returns the rate and whether it is clean."""
+    probe = copy.deepcopy(model)
+    train.fit(probe, train_ids, None, train_config(fc, 5), device="cpu")  # warm-up: allocations, oneDNN
+    h = train.fit(probe, train_ids, None, train_config(fc, 5), device="cpu")
+    n = max(10, int(5 / h.elapsed * seconds / 3))
+
+    def burst(i):
+        clock = _StepClock(skip=3)
+        with C.CpuMonitor() as mon:
+            train.fit(probe, train_ids, None, train_config(fc, n, seed=i + 1), callbacks=[clock], device="cpu")
+        return (clock.last - clock.skip) / (clock.t_last - clock.t_skip), mon.foreign_cores
+
+    values, clean = C.quiet_values(C.sample_quiet(burst, 3, 8, threshold=CONTENDED, wait=wait))
+    return C.median(values), clean
+
+
+def run_candidate(name: str, train_ids, val_ids, vocab: int, budget: float, calib_s: float,
+                  wait: bool = True, rates: dict | None = None, cap_run: bool = True) -> dict:
+    """Calibrate (or take a clean rate from ``rates``), train for the budget, evaluate."""
+    spec, fc = CANDIDATES[name]
+    model = build_model(spec, vocab)
+    key = json.dumps([spec, fc], sort_keys=True)
+    if rates is not None and key in rates:
+        rate, calib_clean = rates[key], True
+    else:
+        for _ in range(3 if wait else 1):  # a disturbed calibration would under-count the steps
+            rate, calib_clean = calibrate(model, train_ids, fc, calib_s, wait)
+            if calib_clean:
+                break
+        if rates is not None and calib_clean:
+            rates[key] = rate
+    if wait:
+        C.wait_for_quiet(threshold=0.15, max_wait=300)
+    steps = max(20, int(rate * (budget - 1.0)))  # plan 1 s short: calibration is good to a few %
+    cap = TimeCap(budget + 2.0 if cap_run else float("inf"))
+    with C.CpuMonitor() as mon:
+        hist = train.fit(model, train_ids, None, train_config(fc, steps), callbacks=[cap], device="cpu")
+    t0 = time.perf_counter()
+    val = train.evaluate(model, val_ids, seq_len=EVAL_SEQ_LEN)
+    eval_s = time.perf_counter() - t0
+    steps_run = len(hist.step_loss)
+    tail = hist.step_loss[-max(1, steps_run // 20):]
+    return {
+        "name": name, "model": spec, "train": fc, "params": models.count_parameters(model),
+        "calibrated_steps_per_s": rate, "calibration_clean": calib_clean, "steps_planned": steps, "steps_run": steps_run,
+        "train_seconds": hist.elapsed, "tokens_seen": hist.tokens_seen, "stop_reason": hist.stop_reason,
+        "capped": cap.hit, "overran": hist.elapsed > budget + 2.0,
+        "final_train_loss_last5pct": sum(tail) / len(tail), "val_loss": val, "eval_seq_len": EVAL_SEQ_LEN,
+        "eval_seconds": eval_s, "foreign_cores": mon.foreign_cores,
+        "contended": (mon.foreign_cores or 0) > CONTENDED or not calib_clean,
+    }
+
+
+def describe(r: dict) -> str:
+    m, f = r["model"], r["train"]
+    if m["kind"] == "rnn":
+        arch = f"{m['cell'].upper()} e{m['embedding_dim']} h{m['hidden_dim']} x{m['num_layers']}"
+    else:
+        arch = f"GPT {m['n_layer']}L {m['n_head']}H {m['n_embd']}d blk{m['block_size']}"
+    if m.get("dropout"):
+        arch += f" do{m['dropout']}"
+    sched = f"{f['schedule']}" + (f" wu{f['warmup_frac']:.0%}" if f["warmup_frac"] else "")
+    wd = f" wd{f['weight_decay']}" if f["weight_decay"] else ""
+    return f"{arch}, B{f['batch_size']} T{f['seq_len']} lr{f['lr']:g} {sched}{wd}"
+
+
+def print_rows(rows: list[dict]) -> None:
+    print(C.table(
+        [[r["name"], describe(r), r["params"], r["steps_run"], f"{r['train_seconds']:.1f}",
+          f"{r['tokens_seen'] / 1e6:.2f}M", f"{r['val_loss']:.4f}",
+          f"{r['foreign_cores']:.2f}" if r["foreign_cores"] is not None else "n/a",
+          ("capped " if r["capped"] else "") + ("CONTENDED" if r["contended"] else "")] for r in rows],
+        ["candidate", "config", "params", "steps", "train s", "tokens", "val nats/char", "foreign", "flags"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--search", action="store_true", help="run every candidate")
+    ap.add_argument("--only", default="", help="comma-separated candidate names to run")
+    ap.add_argument("--list", action="store_true", help="list the candidates and exit")
+    ap.add_argument("--budget", type=float, default=60.0, help="training seconds per candidate (default 60)")
+    ap.add_argument("--calib", type=float, default=6.0, help="seconds of calibration per candidate")
+    ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet CPU before each run")
+    ap.add_argument("--no-retry", action="store_true", help="do not rerun a candidate whose run was contended")
+    ap.add_argument("--reuse-rates", action="store_true",
+                    help="take each candidate's steps/s from results/quality_rates.json when an undisturbed "
+                         "calibration is stored there (and store new ones): for searching on a shared machine")
+    ap.add_argument("--no-cap", action="store_true",
+                    help="train the calibrated steps even past budget + 2 s (a disturbed run then still gives "
+                         "the quiet-machine result, flagged, with its true wall time)")
+    args = ap.parse_args()
+    if args.list:
+        for name, (spec, fc) in CANDIDATES.items():
+            print(f"{name:34s} {spec} {fc}")
+        return
+    names = list(CANDIDATES) if args.search else [BASELINE, BEST]
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in CANDIDATES]
+        if unknown:
+            raise SystemExit(f"unknown candidates {unknown}; see --list")
+    torch.set_num_threads(2)
+    info = C.env_info()
+    info.update(budget_s=args.budget, eval_seq_len=EVAL_SEQ_LEN)
+    C.print_env(info)
+
+    text = data.load_corpus()
+    tok = tokenizers.CharTokenizer.fit(text)
+    train_text, val_text = data.split(text, 0.9)
+    train_ids = torch.tensor(tok.encode(train_text), dtype=torch.long)
+    val_ids = torch.tensor(tok.encode(val_text), dtype=torch.long)
+    print(f"corpus {len(text):,} chars, vocab {tok.vocab_size}, train {len(train_ids):,}, "
+          f"validation {len(val_ids):,} chars; budget {args.budget:g} s of training per candidate\n")
+
+    search_mode = args.search or bool(args.only)
+    out_name = "quality_search" if search_mode else "quality"
+    previous = {}
+    if search_mode and (C.RESULTS / f"{out_name}.json").exists():  # --only merges into earlier results
+        previous = json.loads((C.RESULTS / f"{out_name}.json").read_text()).get("runs", {})
+    rates_path = C.RESULTS / "quality_rates.json"
+    rates = None
+    if args.reuse_rates:
+        rates = json.loads(rates_path.read_text()) if rates_path.exists() else {}
+    rows = []
+    for name in names:
+        for attempt in range(2):
+            print(f"[{name}] calibrating, then {args.budget:g} s of training ...", flush=True)
+            r = run_candidate(name, train_ids, val_ids, tok.vocab_size, args.budget, args.calib,
+                              wait=not args.no_wait, rates=rates, cap_run=not args.no_cap)
+            r["attempt"] = attempt + 1
+            if rates is not None:
+                C.write_json("quality_rates", rates)
+            print(f"[{name}] {r['steps_run']} steps in {r['train_seconds']:.1f} s, val {r['val_loss']:.4f}"
+                  f" nats/char, foreign cores {r['foreign_cores']}", flush=True)
+            if not r["contended"] or args.no_retry or args.no_cap or attempt == 1:
+                break
+            print(f"[{name}] other processes used the CPU during the run; running it again", flush=True)
+        rows.append(r)
+        previous[name] = r
+        C.write_json(out_name, {"env": info, "baseline": BASELINE, "best": BEST, "runs": previous})
+
+    print()
+    rows_sorted = sorted(rows, key=lambda r: r["val_loss"])
+    print_rows(rows_sorted)
+    by_name = {r["name"]: r for r in rows}
+    if BASELINE in by_name and BEST in by_name and not search_mode:
+        b, s = by_name[BASELINE], by_name[BEST]
+        print(f"\nbaseline {BASELINE}: {b['val_loss']:.4f} nats/char   best {BEST}: {s['val_loss']:.4f} nats/char"
+              f"   ({s['val_loss'] - b['val_loss']:+.4f})")
+    for r in rows:
+        if r["overran"] or r["capped"]:
+            print(f"note: {r['name']} ran {r['train_seconds']:.1f} s ({'capped' if r['capped'] else 'overran'})")
+        if r["contended"]:
+            what = ("its wall time is inflated (its loss is that of the steps a quiet machine runs in the budget)"
+                    if args.no_cap else "its loss may be worse than on a quiet machine")
+            print(f"note: {r['name']} was disturbed ({r['foreign_cores']:.2f} foreign cores): {what}")
+    print(f"\nfigures written to {C.RESULTS / (out_name + '.json')}")
+
+
+if __name__ == "__main__":
+    main()
