@@ -82,6 +82,14 @@ def check(exercise: str, answer: Any) -> Result:
     return Result(exercise, passed, message)
 
 
+def _known_mistake(value: float, candidates: list[tuple[float, str]], rel_tol: float) -> str | None:
+    """The message of the first typical wrong answer that ``value`` matches, if any."""
+    for candidate, message in candidates:
+        if math.isclose(value, candidate, rel_tol=rel_tol):
+            return message
+    return None
+
+
 def _number(answer: Any) -> float:
     if isinstance(answer, bool) or not isinstance(answer, (int, float)) and not hasattr(answer, "__float__"):
         raise TypeError(f"expected a number, got {type(answer).__name__}")
@@ -134,9 +142,9 @@ def _doubling_time_of_two_chips(answer: Any) -> tuple[bool, str]:
         (math.log2(ratio) / years, "that is doublings per year; the doubling time is its inverse."),
         (ratio / years, "growth is not linear: count doublings with log2 of the ratio, then divide the years by them."),
     ]
-    for candidate, message in candidates:
-        if math.isclose(value, candidate, rel_tol=0.01):
-            return False, message
+    hint = _known_mistake(value, candidates, 0.01)
+    if hint:
+        return False, hint
     return False, f"{value:g} is not it: count the doublings, log2({c1:,}/{c0:,}), and divide the {years} years by them."
 
 
@@ -157,9 +165,9 @@ def _amdahl_speedup(answer: Any) -> tuple[bool, str]:
         (1 / (s + (1 - s) * n), "divide the parallel part by n, don't multiply: T(n) = s + (1 - s)/n."),
         (truth / n, "that is the parallel efficiency, speed-up / n; the question asks for the speed-up."),
     ]
-    for candidate, message in candidates:
-        if math.isclose(value, candidate, rel_tol=0.005):
-            return False, message
+    hint = _known_mistake(value, candidates, 0.005)
+    if hint:
+        return False, hint
     return False, f"{value:g} is not it: the time on n threads is s + (1 - s)/n of the time on one; invert it."
 
 
@@ -178,9 +186,9 @@ def _serial_fraction_from_speedup(answer: Any) -> tuple[bool, str]:
         (1 - truth, "that is the parallel fraction 1 - s; the question asks for the serial one."),
         (1 / speedup - 1 / n, "almost: 1/3.2 - 1/4 = s(1 - 1/4); divide by (1 - 1/4)."),
     ]
-    for candidate, message in candidates:
-        if math.isclose(value, candidate, rel_tol=0.01):
-            return False, message
+    hint = _known_mistake(value, candidates, 0.01)
+    if hint:
+        return False, hint
     if not 0 <= value <= 1:
         return False, f"a serial fraction lies between 0 and 1, got {value:g}."
     return False, f"{value:g} is not it: with s = {value:g}, Amdahl gives a speed-up of {1 / (value + (1 - value) / n):.2f}, not {speedup}."
@@ -395,9 +403,9 @@ def _divergence_threshold(answer: Any) -> tuple[bool, str]:
         (float(2 / (lmin + lmax)), "2/(λ_min + λ_max) is the best constant step, not the edge of divergence."),
         (float(lmax / 2), "you inverted it: the threshold is 2/λ_max, a step size, not λ_max/2."),
     ]
-    for candidate, message in candidates:
-        if math.isclose(value, candidate, rel_tol=1e-4):
-            return False, message
+    hint = _known_mistake(value, candidates, 1e-4)
+    if hint:
+        return False, hint
     return False, f"{value:g} is not it: find the Hessian's largest eigenvalue λ_max; plain descent diverges above 2/λ_max."
 
 
