@@ -1,5 +1,5 @@
 """Speed benchmark of lmlib on the CPU: training throughput, its fraction of matmul peak, train.fit's
-overhead over a bare PyTorch loop, and generation with and without the KV cache.
+overhead over a bare PyTorch loop, the AdamW step on its own, and generation with and without the KV cache.
 
     python benchmarks/speed.py            # full run (about 3-4 minutes on 2 quiet cores)
     python benchmarks/speed.py --quick    # smoke run (< 30 s)
@@ -166,6 +166,49 @@ def trainer_overhead(name, model, train_ids, batch, seq, steps, reps) -> dict:
     }
 
 
+# ---------------------------------------------------------------------------------------- optimiser step
+def optimizer_step_times(named_models, reps: int, inner: int) -> list[dict]:
+    """Time of one AdamW step: lmlib's make_optimizer (torch's default per-tensor loop on the CPU) vs
+    torch's fused AdamW (CPU support since torch 2.4), with random gradients."""
+    out = []
+    for name, model in named_models:
+        params = [p for p in model.parameters() if p.requires_grad]
+        saved = [p.detach().clone() for p in params]
+        for p in params:
+            p.grad = torch.randn_like(p)
+        variants = {"make_optimizer": train.make_optimizer(model, train.TrainConfig())}
+        try:
+            variants["fused"] = torch.optim.AdamW(params, lr=3e-3, betas=(0.9, 0.99), weight_decay=0.0, fused=True)
+        except (RuntimeError, TypeError):  # torch < 2.4: no fused AdamW on the CPU
+            pass
+        for opt in variants.values():
+            for _ in range(3):
+                opt.step()
+
+        def round_(i):
+            times = {}
+            with C.CpuMonitor() as mon:
+                for k in (list(variants) if i % 2 == 0 else list(reversed(variants))):
+                    t0 = time.perf_counter()
+                    for _ in range(inner):
+                        variants[k].step()
+                    times[k] = (time.perf_counter() - t0) / inner
+            return times, mon.foreign_cores
+
+        samples = _sample(round_, reps, 3 * reps)
+        values, clean = C.quiet_values(samples)
+        with torch.no_grad():  # leave the model as it was
+            for p, s in zip(params, saved):
+                p.copy_(s)
+                p.grad = None
+        row = {"model": name, "param_tensors": len(params), "params": sum(p.numel() for p in params),
+               "clean": clean, "foreign_cores_max": _foreign_max(samples, clean)}
+        for k in variants:
+            row[f"{k}_ms"] = 1e3 * C.median([v[k] for v in values])
+        out.append(row)
+    return out
+
+
 # --------------------------------------------------------------------------------------------- generation
 def generation(block_sizes, new_tokens, reps) -> list[dict]:
     tok = tokenizers.ByteTokenizer()
@@ -266,14 +309,34 @@ def main() -> None:
         trainer_overhead("GPT 4x4x128", gpt, train_ids, 12, 64, steps, reps),
         trainer_overhead("GRU 128/256", specs[3]["model"], train_ids, 32, 64, steps, reps),
     ]
+    # The same comparison on a tiny model, whose step costs little, isolates fit's own per-step cost.
+    torch.manual_seed(0)
+    tiny = models.GPT(models.GPTConfig(vocab_size=vocab, block_size=8, n_layer=1, n_head=1, n_embd=16))
+    t = trainer_overhead("tiny GPT 1x1x16", tiny, train_ids, 1, 8, 20 if q else 200, reps)
+    t["fit_minus_bare_us_per_step"] = C.median(
+        [1e6 * (s["value"]["fit"] - s["value"]["bare"]) / t["steps_per_run"] for s in t["samples"] if s["quiet"]]
+        or [1e6 * (s["value"]["fit"] - s["value"]["bare"]) / t["steps_per_run"] for s in t["samples"]])
+    overhead.append(t)
+    gpt_step_s = overhead[0]["bare_s_median"] / overhead[0]["steps_per_run"]
+    t["as_pct_of_gpt_step"] = 100 * t["fit_minus_bare_us_per_step"] / 1e6 / gpt_step_s
     print("\ntrain.fit overhead over a hand-written loop (same sampling, AdamW, clipping; ABBA pairs):")
     print(C.table([[o["model"], f"{o['steps_per_run']} x {o['pairs_used']}", f"{o['bare_s_median']:.3f}",
                     f"{o['fit_s_median']:.3f}", f"{o['overhead_pct_median_of_ratios']:+.1f} %",
                     f"{min(o['ratios']):.3f}..{max(o['ratios']):.3f}", _flag(o)] for o in overhead],
                   ["model", "steps x pairs", "bare s", "fit s", "overhead", "fit/bare range", "foreign cores"]))
+    print(f"fit's own cost per step (tiny model, median of pairs): {t['fit_minus_bare_us_per_step']:.0f} us"
+          f" = {t['as_pct_of_gpt_step']:.2f} % of a GPT 4x4x128 step ({1e3 * gpt_step_s:.1f} ms)")
 
-    # 4. generation with and without the KV cache
-    gen = generation([64, 256], new_tokens=40 if q else 500, reps=1 if q else 3)
+    # 4. the optimiser step on its own
+    opt = optimizer_step_times([("GPT 4x4x128", gpt), ("GRU 128/256", specs[3]["model"]),
+                                ("LSTM 128/256", specs[2]["model"])], reps=2 if q else 7, inner=10 if q else 50)
+    print("\nAdamW step, ms: lmlib's make_optimizer (per-tensor loop) vs torch's fused AdamW:")
+    print(C.table([[o["model"], o["param_tensors"], f"{o['make_optimizer_ms']:.3f}",
+                    f"{o['fused_ms']:.3f}" if "fused_ms" in o else "n/a", _flag(o)] for o in opt],
+                  ["model", "tensors", "make_optimizer", "fused", "foreign cores"]))
+
+    # 5. generation with and without the KV cache
+    gen = generation([64, 256], new_tokens=40 if q else 500, reps=1 if q else 5)
     print("\ngeneration, GPT 4x4x128, byte tokenizer, greedy (temperature 0):")
     print(C.table([[g["block_size"], g["new_tokens"], f"{g['cached_tokens_per_s']:.0f}",
                     f"{g['uncached_tokens_per_s']:.0f}", f"{g['speedup_median_of_ratios']:.2f}x",
@@ -282,9 +345,10 @@ def main() -> None:
 
     info["wall_s"] = time.perf_counter() - started
     payload = {"env": info, "matmul_peak_gflops": peak, "matmul": mm, "training": rates,
-               "trainer_overhead": overhead, "generation": gen}
+               "trainer_overhead": overhead, "optimizer_step": opt, "generation": gen}
     path = C.write_json("speed_quick" if q else "speed", payload)
-    disturbed = [str(r.get("model", r.get("block_size", ""))) for r in rates + overhead + gen if not r["clean"]]
+    disturbed = [str(r.get("model", r.get("block_size", ""))) for r in rates + overhead + opt + gen
+                 if not r["clean"]]
     disturbed += [f"matmul {n}" for n, v in mm.items() if not v["clean"]]
     if disturbed and not q:
         print(f"\nWARNING: other processes disturbed: {', '.join(disturbed)}; those figures may be off")
