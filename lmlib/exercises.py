@@ -82,12 +82,16 @@ def check(exercise: str, answer: Any) -> Result:
     return Result(exercise, passed, message)
 
 
-def _known_mistake(value: float, candidates: list[tuple[float, str]], rel_tol: float) -> str | None:
-    """The message of the first typical wrong answer that ``value`` matches, if any."""
-    for candidate, message in candidates:
+def _grade(value: float, truth: float, rel_tol: float, right: str,
+           mistakes: list[tuple[float, str]], otherwise: str) -> tuple[bool, str]:
+    """Right when ``value`` is close to ``truth``; else the message of the first typical mistake it matches;
+    else ``otherwise``."""
+    if math.isclose(value, truth, rel_tol=rel_tol):
+        return True, right
+    for candidate, message in mistakes:
         if math.isclose(value, candidate, rel_tol=rel_tol):
-            return message
-    return None
+            return False, message
+    return False, otherwise
 
 
 def _number(answer: Any) -> float:
@@ -132,20 +136,17 @@ def _doubling_time_of_two_chips(answer: Any) -> tuple[bool, str]:
     (y0, c0), (y1, c1) = (1978, 29_000), (1993, 3_100_000)  # Intel 8086 and Pentium, as in chapter 2
     truth = doubling_time([y0, y1], [c0, c1])
     value = _number(answer)
-    if math.isclose(value, truth, rel_tol=0.01):
-        return True, f"right: {y1 - y0} years / log2({c1:,}/{c0:,}) = {truth:.2f} years per doubling."
     years, ratio = y1 - y0, c1 / c0
-    candidates = [
+    mistakes = [
         (years / math.log(ratio), "you used the natural logarithm; a doubling time needs log2 (or ln(ratio)/ln 2)."),
         (years / math.log10(ratio), "you used log10; a doubling time needs log2 of the growth factor."),
         (math.log2(ratio), "that is the number of doublings; divide the years by it."),
         (math.log2(ratio) / years, "that is doublings per year; the doubling time is its inverse."),
         (ratio / years, "growth is not linear: count doublings with log2 of the ratio, then divide the years by them."),
     ]
-    hint = _known_mistake(value, candidates, 0.01)
-    if hint:
-        return False, hint
-    return False, f"{value:g} is not it: count the doublings, log2({c1:,}/{c0:,}), and divide the {years} years by them."
+    right = f"right: {y1 - y0} years / log2({c1:,}/{c0:,}) = {truth:.2f} years per doubling."
+    otherwise = f"{value:g} is not it: count the doublings, log2({c1:,}/{c0:,}), and divide the {years} years by them."
+    return _grade(value, truth, 0.01, right, mistakes, otherwise)
 
 
 @_register("2.2")
@@ -155,9 +156,7 @@ def _amdahl_speedup(answer: Any) -> tuple[bool, str]:
     s, n = 0.1, 8
     truth = amdahl_speedup(s, n)
     value = _number(answer)
-    if math.isclose(value, truth, rel_tol=0.005):
-        return True, f"right: 1/(s + (1 - s)/n) = 1/({s} + {1 - s:.1f}/{n}) = {truth:.2f}."
-    candidates = [
+    mistakes = [
         (n, "that is the ideal speed-up; the serial 10 % does not get faster with more threads."),
         (1 / s, "1/s = 10 is the limit for infinitely many threads; with 8 it is lower."),
         (s + (1 - s) * n, "that is Gustafson's scaled speed-up (the problem grows with n); Amdahl keeps the work fixed."),
@@ -165,10 +164,9 @@ def _amdahl_speedup(answer: Any) -> tuple[bool, str]:
         (1 / (s + (1 - s) * n), "divide the parallel part by n, don't multiply: T(n) = s + (1 - s)/n."),
         (truth / n, "that is the parallel efficiency, speed-up / n; the question asks for the speed-up."),
     ]
-    hint = _known_mistake(value, candidates, 0.005)
-    if hint:
-        return False, hint
-    return False, f"{value:g} is not it: the time on n threads is s + (1 - s)/n of the time on one; invert it."
+    right = f"right: 1/(s + (1 - s)/n) = 1/({s} + {1 - s:.1f}/{n}) = {truth:.2f}."
+    otherwise = f"{value:g} is not it: the time on n threads is s + (1 - s)/n of the time on one; invert it."
+    return _grade(value, truth, 0.005, right, mistakes, otherwise)
 
 
 @_register("2.3")
@@ -178,20 +176,17 @@ def _serial_fraction_from_speedup(answer: Any) -> tuple[bool, str]:
     n, speedup = 4, 3.2
     truth = fit_serial_fraction([n], [speedup])
     value = _number(answer)
-    if math.isclose(value, truth, rel_tol=0.01):
-        return True, f"right: s = (1/{speedup} - 1/{n}) / (1 - 1/{n}) = {truth:.4f}."
-    candidates = [
+    mistakes = [
         (1 - speedup / n, "that is 1 minus the parallel efficiency; solve 1/3.2 = s + (1 - s)/4 for s instead."),
         (1 / speedup, "1/3.2 is the time ratio T(4)/T(1); part of it is the parallel work (1 - s)/4."),
         (1 - truth, "that is the parallel fraction 1 - s; the question asks for the serial one."),
         (1 / speedup - 1 / n, "almost: 1/3.2 - 1/4 = s(1 - 1/4); divide by (1 - 1/4)."),
     ]
-    hint = _known_mistake(value, candidates, 0.01)
-    if hint:
-        return False, hint
     if not 0 <= value <= 1:
         return False, f"a serial fraction lies between 0 and 1, got {value:g}."
-    return False, f"{value:g} is not it: with s = {value:g}, Amdahl gives a speed-up of {1 / (value + (1 - value) / n):.2f}, not {speedup}."
+    right = f"right: s = (1/{speedup} - 1/{n}) / (1 - 1/{n}) = {truth:.4f}."
+    otherwise = f"{value:g} is not it: with s = {value:g}, Amdahl gives a speed-up of {1 / (value + (1 - value) / n):.2f}, not {speedup}."
+    return _grade(value, truth, 0.01, right, mistakes, otherwise)
 
 
 # ---------------------------------------------------------------- chapter 3: the core algorithm
@@ -394,19 +389,16 @@ def _divergence_threshold(answer: Any) -> tuple[bool, str]:
     eigen = sorted(surface.hessian.eigenvals(), key=float)
     lmin, lmax = eigen[0], eigen[-1]
     value = _number(answer)
-    if math.isclose(value, float(2 / lmax), rel_tol=1e-4):
-        return True, f"right: 2/λ_max = {sp.nsimplify(2 / lmax)} ≈ {float(2 / lmax):.4f}; above it the steepest direction grows."
-    candidates = [
+    mistakes = [
         (float(1 / lmax), "1/λ_max is where oscillation starts (each step overshoots the valley floor); it "
                           "still converges until the overshoot is more than double: 2/λ_max."),
         (float(2 / lmin), "use the largest eigenvalue: the steepest direction is the first to diverge."),
         (float(2 / (lmin + lmax)), "2/(λ_min + λ_max) is the best constant step, not the edge of divergence."),
         (float(lmax / 2), "you inverted it: the threshold is 2/λ_max, a step size, not λ_max/2."),
     ]
-    hint = _known_mistake(value, candidates, 1e-4)
-    if hint:
-        return False, hint
-    return False, f"{value:g} is not it: find the Hessian's largest eigenvalue λ_max; plain descent diverges above 2/λ_max."
+    right = f"right: 2/λ_max = {sp.nsimplify(2 / lmax)} ≈ {float(2 / lmax):.4f}; above it the steepest direction grows."
+    otherwise = f"{value:g} is not it: find the Hessian's largest eigenvalue λ_max; plain descent diverges above 2/λ_max."
+    return _grade(value, float(2 / lmax), 1e-4, right, mistakes, otherwise)
 
 
 @_register("4.4")
