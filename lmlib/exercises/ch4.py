@@ -1,0 +1,129 @@
+"""Checks for chapter 4: the mathematical model."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._core import _grade, _number, register
+
+
+def _sympy_answer(answer: Any, names: dict[str, Any]) -> Any:
+    """A student's sympy expression (or string) with its symbols replaced by ours, matched by name."""
+    import sympy as sp
+
+    if isinstance(answer, str):
+        expr = sp.sympify(answer, locals=dict(names))
+    elif isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        expr = sp.sympify(answer)
+    else:
+        expr = answer
+    if not isinstance(expr, sp.Basic):
+        raise TypeError(f"expected a sympy expression, got {type(expr).__name__}")
+    unknown = sorted(s.name for s in expr.free_symbols if s.name not in names)
+    if unknown:
+        raise ValueError(f"your answer uses {unknown}; use only the symbols {sorted(names)}")
+    expr = expr.subs({s: names[s.name] for s in expr.free_symbols})
+    return expr.rewrite(sp.exp)  # lmlib.symbolic.Sigmoid(z) becomes 1/(1 + exp(-z))
+
+
+def _is_zero(expr: Any) -> bool:
+    import sympy as sp
+
+    return sp.simplify(expr) == 0
+
+
+@register("4.1")
+def _softplus_derivative(answer: Any) -> tuple[bool, str]:
+    import sympy as sp
+
+    z = sp.Symbol("z")
+    expr = _sympy_answer(answer, {"z": z})
+    truth = sp.diff(sp.log(1 + sp.exp(z)), z)
+    if _is_zero(expr - truth):
+        return True, "right: the derivative of softplus ln(1 + e^z) is the sigmoid e^z / (1 + e^z) = σ(z)."
+    if _is_zero(expr + truth):
+        return False, "the sign is flipped: ln(1 + e^z) grows with z, so its derivative is positive."
+    if _is_zero(expr - 1 / (1 + sp.exp(z))):
+        return False, ("you forgot the chain-rule factor: d/dz ln(u) = u'/u, and the inside u = 1 + e^z "
+                       "has derivative u' = e^z.")
+    if _is_zero(expr - sp.exp(z)):
+        return False, "you kept only the inside's derivative e^z; the outer ln contributes the factor 1/(1 + e^z)."
+    return False, "not yet: sympy.simplify(answer - truth) is not 0. Try sympy.diff(sympy.log(1 + sympy.exp(z)), z)."
+
+
+@register("4.2")
+def _first_layer_gradient(answer: Any) -> tuple[bool, str]:
+    import sympy as sp
+
+    yhat, y, w, h, x = sp.symbols("yhat y w h x")
+    expr = _sympy_answer(answer, {"yhat": yhat, "y": y, "w": w, "h": h, "x": x})
+    truth = (yhat - y) * w * h * (1 - h) * x
+    if _is_zero(expr - truth):
+        return True, "right: (ŷ - y) · W2_j · h_j(1 - h_j) · x_k, one factor per link of the chain."
+    if _is_zero(expr):
+        return False, "your answer is 0; the loss does depend on W1_jk, through h_j and the output."
+    ratio = sp.simplify(expr / truth)
+    factors = [
+        (-1, "the sign is flipped: the loss's gradient starts with ŷ - y (the log-likelihood's with y - ŷ)."),
+        (1 / (w * h * (1 - h)), "your gradient skips the chain rule through the hidden layer (the article's "
+                                "error): multiply by W2_j and by σ'(a_j) = h_j(1 - h_j)."),
+        (1 / (h * (1 - h)), "you forgot the chain-rule factor σ'(a_j) = h_j(1 - h_j) of the hidden sigmoid."),
+        (1 / w, "you forgot the factor W2_j: h_j reaches the output only through that weight."),
+        (1 / x, "you forgot x_k, the derivative of a_j = Σ_k W1_jk x_k + b1_j with respect to W1_jk."),
+        (yhat * (1 - yhat), "drop the factor ŷ(1 - ŷ): with cross-entropy on a sigmoid output, dL/da2 = ŷ - y "
+                            "(the output sigmoid's derivative cancels against the log)."),
+        (h, "h_j appears once too often: σ'(a_j) = h_j(1 - h_j), not h_j²(1 - h_j)."),
+    ]
+    for factor, message in factors:
+        if _is_zero(ratio - factor):
+            return False, message
+    return False, "not yet: write dL/dW1_jk as (dL/da2)(da2/dh_j)(dh_j/da_j)(da_j/dW1_jk) and multiply the four."
+
+
+@register("4.3")
+def _divergence_threshold(answer: Any) -> tuple[bool, str]:
+    import sympy as sp
+
+    from ..symbolic import line_fit_surface
+
+    surface = line_fit_surface()
+    eigen = sorted(surface.hessian.eigenvals(), key=float)
+    lmin, lmax = eigen[0], eigen[-1]
+    value = _number(answer)
+    mistakes = [
+        (float(1 / lmax), "1/λ_max is where oscillation starts (each step overshoots the valley floor); it "
+                          "still converges until the overshoot is more than double: 2/λ_max."),
+        (float(2 / lmin), "use the largest eigenvalue: the steepest direction is the first to diverge."),
+        (float(2 / (lmin + lmax)), "2/(λ_min + λ_max) is the best constant step, not the edge of divergence."),
+        (float(lmax / 2), "you inverted it: the threshold is 2/λ_max, a step size, not λ_max/2."),
+    ]
+    right = f"right: 2/λ_max = {sp.nsimplify(2 / lmax)} ≈ {float(2 / lmax):.4f}; above it the steepest direction grows."
+    otherwise = f"{value:g} is not it: find the Hessian's largest eigenvalue λ_max; plain descent diverges above 2/λ_max."
+    return _grade(value, float(2 / lmax), 1e-4, right, mistakes, otherwise)
+
+
+@register("4.4")
+def _summed_loss_learning_rate(answer: Any) -> tuple[bool, str]:
+    import torch
+
+    value = _number(answer)
+    batch, lr = 32, 0.1
+    gen = torch.Generator().manual_seed(0)
+    x, t = torch.randn(batch, 3, generator=gen, dtype=torch.float64), torch.randn(batch, generator=gen, dtype=torch.float64)
+
+    def step(reduction: str, rate: float) -> torch.Tensor:
+        w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        loss = torch.nn.functional.mse_loss(x @ w, t, reduction=reduction)
+        (g,) = torch.autograd.grad(loss, w)
+        return -rate * g
+
+    target = step("mean", lr)
+    if value > 0 and torch.allclose(step("sum", value), target, rtol=1e-9, atol=0):
+        return True, f"right: lr / N = {lr} / {batch} = {lr / batch:g}; the summed loss's gradient is N times larger."
+    if math.isclose(value, lr * batch, rel_tol=1e-6):
+        return False, "you multiplied by N; the summed loss already has an N times larger gradient, so divide."
+    if math.isclose(value, lr, rel_tol=1e-6):
+        return False, "the same rate would take steps N = 32 times larger with the summed loss."
+    ratio = float(step("sum", value).norm() / target.norm()) if value > 0 else float("nan")
+    return False, f"with lr = {value:g} the steps are {ratio:.3g} times those of the mean loss at lr {lr}; make them equal."
