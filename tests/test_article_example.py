@@ -268,3 +268,27 @@ def test_the_article_own_numbers_in_the_explanations(article, table):
                        ("yhat_after", yhat_after_own), ("loss_after", half_log)]:
         why = table[key][3]
         assert _fmt(value) in why, f"row {key}: {_fmt(value)} (from the article's own numbers) not in {why!r}"
+
+
+def test_chapter_headings_quote_the_article_headings():
+    # every numbered heading of chapters 1-5 that gives a Chinese heading gives the article's own, exactly
+    article_headings: dict[str, set[str]] = {}
+    for line in ARTICLE.read_text(encoding="utf-8").splitlines():
+        found = re.match(r"^#{2,4} (\d+(?:\.\d+)*)\.? (.+?)\s*$", line)
+        if found:
+            article_headings.setdefault(found.group(1), set()).add(found.group(2))
+    checked = 0
+    for path in sorted((ROOT / "chapters").glob("0[1-5]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "markdown":
+                continue
+            for line in cell.source.splitlines():
+                found = re.match(r"^#{1,4} (\d+(?:\.\d+)*) .*\(([^()]*[\u4e00-\u9fff][^()]*)\)\s*$", line)
+                if found:
+                    number, chinese = found.groups()
+                    assert chinese in article_headings.get(number, set()), (
+                        f"{path.name}: heading {number} gives ({chinese}); the article's {number} is "
+                        f"{sorted(article_headings.get(number, {'(none)'}))}")
+                    checked += 1
+    assert checked >= 15, checked
