@@ -156,6 +156,10 @@ def test_largest_curvature_is_the_hessians_largest_eigenvalue():
     # the logistic surface is most curved where every prediction is 1/2 (w = b = 0): sigma' peaks at 0
     logistic = symbolic.logistic_surface()
     assert logistic.largest_curvature(0.0, 0.0) > 2 * logistic.largest_curvature(1.214, -4.249)
+    # the numbers chapter 4 prints (issue 8: about 4.0 at the start, about 1.9 at the minimum)
+    assert round(logistic.largest_curvature(0.0, 0.0), 4) == 3.9960
+    assert round(logistic.largest_curvature(1.214, -4.249), 4) == 1.9178
+    assert max(abs(g) for g in logistic.grad_f(1.214, -4.249)) < 1e-2  # that point is the minimum
 
 
 def test_learning_rate_thresholds_of_the_quadratic():
