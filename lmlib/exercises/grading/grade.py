@@ -242,6 +242,17 @@ def parse_run(outcome: RunOutcome, limits: Limits) -> tuple[dict[str, Any] | Non
     return data, ""
 
 
+def _failing_cell(name: str, sources: list[str], failed: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The failed cell that most likely kept ``name`` from being assigned: one assigning it, else the last."""
+    with_error = [c for c in failed if c.get("error")]
+    assigns = re.compile(rf"(^|\n)\s*(def\s+)?{re.escape(name)}\b")
+    for c in with_error:
+        index = c.get("cell")
+        if isinstance(index, int) and 0 < index <= len(sources) and assigns.search(sources[index - 1]):
+            return c
+    return with_error[-1] if with_error else None
+
+
 def grade_one(path: Path, root: Path, chapter: str, limits: Limits, slot: int, roster: dict[str, str],
               unsafe: bool = False) -> SubmissionResult:
     """Grade the submission at ``path`` (relative names from ``root``) in sandbox slot ``slot``."""
@@ -282,9 +293,10 @@ def grade_one(path: Path, root: Path, chapter: str, limits: Limits, slot: int, r
         else:
             record = answers.get(ex.id) if isinstance(answers, dict) else None
             scored = score_exercise(ex, record, student, stopped or "the answer was not read")
-            failing = next((c for c in _cell_summary((data or {}).get("cells")) if c.get("error")), None)
-            if scored.status == "missing" and failing:
-                scored.message += f" (code cell {failing['cell']} raised {failing['error'][:120]})"
+            if scored.status == "missing":
+                failing = _failing_cell(ex.answer or "", sub["cells"], _cell_summary((data or {}).get("cells")))
+                if failing:
+                    scored.message += f" (code cell {failing['cell']} raised {failing['error'][:120]})"
             results.append(scored)
     reason = stopped if graded else f"not graded: {problem}"
     if source == "notebook" and roster:
