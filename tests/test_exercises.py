@@ -68,7 +68,8 @@ def test_placeholder_reads_as_not_answered_yet_not_as_a_failure():
     text = result._repr_mimebundle_()[0]["text/plain"]
     assert text.startswith("○ Exercise 1.1, not answered yet") and "✘" not in text
     stub = exercises.check("3.2", lambda logits, t, k: None)  # the chapter's stub function body `...`
-    assert stub.status == "unanswered" and "not answered yet" in stub.message
+    assert stub.status == "unanswered" and "returns None" in stub.message
+    assert "not answered yet" in stub._repr_mimebundle_()[0]["text/plain"]
     html = stub._repr_mimebundle_()[0]["text/html"]
     assert "lmlib-check-unanswered" in html and "#cf222e" not in html  # no red on the static page
     with pytest.raises(ValueError, match="no exercise '9.9'"):

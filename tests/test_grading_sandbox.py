@@ -135,7 +135,8 @@ def class_run(tmp_path_factory):
         "big_print.ipynb": _nb("print('x' * 150_000_000)", RIGHT_BOOK),
         "fork_bomb.ipynb": _nb(RIGHT_BOOK, "import os\nwhile True:\n    try:\n        os.fork()\n"
                                            "    except OSError:\n        pass"),
-        "memory_hog.ipynb": _nb("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024**2))", RIGHT_BOOK),
+        "memory_hog.ipynb": _nb("blocks = [bytearray(8 * 1024**3)]",
+                                "blocks = []\nwhile True:\n    blocks.append(bytearray(200 * 1024**2))", RIGHT_BOOK),
         "disk_filler.ipynb": _nb("with open('big.bin', 'wb') as fh:\n    for _ in range(1000):\n"
                                  "        fh.write(b'0' * 1024**2)", RIGHT_BOOK),
         # escaping the copy
@@ -312,7 +313,9 @@ def test_time_output_process_memory_and_disk_limits(class_run):
     bomb = _row(class_run, "fork_bomb.ipynb")
     assert bomb["graded"] and bomb["cells"] and bomb["cells"][0]["status"] in ("timeout", "unresponsive", "error")
     hog = _row(class_run, "memory_hog.ipynb")
-    assert hog["score"] == 2 and hog["cells"][0]["error"].startswith("MemoryError")
+    assert hog["score"] == 2 and hog["cells"][0]["error"].startswith("MemoryError")  # the address-space limit
+    # growing step by step it meets the same limit, or the cell's time limit first on a loaded machine
+    assert hog["cells"][1]["error"].startswith(("MemoryError", "KeyboardInterrupt"))
     disk = _row(class_run, "disk_filler.ipynb")
     assert disk["score"] == 2 and ("File too large" in disk["cells"][0]["error"] or "No space" in disk["cells"][0]["error"])
 

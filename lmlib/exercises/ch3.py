@@ -55,8 +55,7 @@ def _as_probs(result: Any) -> Any:
     import torch
 
     if result is None:
-        raise Unanswered("your function returns None: not answered yet. Finish it so that it returns the "
-                         "probabilities.")
+        raise Unanswered("your function returns None: finish it so that it returns the probabilities.")
     return torch.as_tensor(result, dtype=torch.float64).flatten()
 
 

@@ -29,7 +29,7 @@ def _windows(answer: Any, p: dict[str, Any]) -> tuple[bool, str]:
     for ids, seq_len in p["cases"]:
         got = answer(list(ids), seq_len)
         if got is None:
-            raise Unanswered("make_windows returns None: not answered yet. Finish it so that it returns x, y.")
+            raise Unanswered("make_windows returns None: finish it so that it returns x, y.")
         if not (isinstance(got, tuple) and len(got) == 2):
             return False, "return a pair (x, y)."
         x, y = (torch.as_tensor(t) for t in got)
