@@ -11,7 +11,7 @@ PIP := $(PYTHON) -m pip
 TORCH_SPEC ?= torch==2.13.0
 JB_BUILD := jupyter-book build . -W -n --keep-going
 
-.PHONY: setup setup-lib setup-book setup-browser assets book test test-lib test-notebooks test-browser execute clean
+.PHONY: setup setup-lib setup-book setup-browser setup-sandbox assets book test test-lib test-notebooks test-browser execute clean
 
 setup-lib:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install --progress-bar off "$(TORCH_SPEC)"
@@ -24,13 +24,17 @@ setup-book: setup-lib
 setup-browser:
 	command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends chromium; }
 
+# Debian's bubblewrap: each graded submission runs in its own sandbox (lmlib.exercises grade; its tests).
+setup-sandbox:
+	command -v bwrap >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends bubblewrap; }
+
 assets: setup-book
 	$(PYTHON) book/fetch_assets.py
 
 book: assets
 	$(JB_BUILD) --all
 
-test-lib: setup-lib
+test-lib: setup-lib setup-sandbox
 	$(PYTHON) -m pytest tests --ignore=tests/test_book_browser.py
 
 test-notebooks: setup-book

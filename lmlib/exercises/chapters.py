@@ -1,4 +1,4 @@
-"""Imports every chapter's checks so that they register themselves (one module per chapter)."""
+"""Imports every chapter's exercises so that they register themselves (one module per chapter)."""
 
 from . import ch1, ch2, ch3, ch4, ch5  # noqa: F401
 
