@@ -2,5 +2,6 @@
 
 from . import ch1, ch2, ch3, ch4, ch5  # noqa: F401
 from . import ch7  # noqa: F401
+from . import ch10  # noqa: F401
 
-CHAPTER_MODULES = (ch1, ch2, ch3, ch4, ch5, ch7)
+CHAPTER_MODULES = (ch1, ch2, ch3, ch4, ch5, ch7, ch10)
