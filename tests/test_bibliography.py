@@ -67,6 +67,11 @@ def test_entry_fields(key):
         assert entry.get("booktitle"), f"{key}: a conference paper needs its booktitle"
 
 
+def test_authors_are_complete():
+    truncated = [key for key, entry in ENTRIES.items() if re.search(r"\band\s+others\b", entry.get("author"))]
+    assert not truncated, f"list every author instead of 'and others': {truncated}"
+
+
 def test_no_key_is_defined_twice():
     text = BIB.read_text(encoding="utf-8")
     keys = re.findall(r"^@\w+\{([^,\s]+),", text, flags=re.M)
