@@ -10,9 +10,12 @@ the profile can be read per phase as well as per operator.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -41,9 +44,14 @@ MATMUL_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm",
 
 
 class TrainingStep:
-    """One ``fit`` iteration as a callable: ``step()`` trains on one batch and returns its loss."""
+    """One ``fit`` iteration as a callable: ``step()`` trains on one batch and returns its loss.
 
-    def __init__(self, model: nn.Module, ids, config: TrainConfig, optimizer: torch.optim.Optimizer | None = None):
+    With a ``clock`` (e.g. ``time.process_time``) it also adds up the seconds each phase takes, in
+    ``phase_seconds``, over all calls (``calls`` counts them): a profile of the phases without the profiler.
+    """
+
+    def __init__(self, model: nn.Module, ids, config: TrainConfig, optimizer: torch.optim.Optimizer | None = None,
+                 clock: Callable[[], float] | None = None):
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.model = model
@@ -51,22 +59,37 @@ class TrainingStep:
         self.config = config
         self.optimizer = make_optimizer(model, config) if optimizer is None else optimizer
         self.generator = torch.Generator().manual_seed(config.seed)
+        self.clock = clock
+        self.reset_timings()
         model.train()
 
+    def reset_timings(self) -> None:
+        """Forget the phase times and the call count (e.g. after warm-up steps)."""
+        self.phase_seconds = dict.fromkeys(PHASES, 0.0)
+        self.calls = 0
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        start = self.clock() if self.clock else 0.0
+        with torch.profiler.record_function(name):
+            yield
+        if self.clock:
+            self.phase_seconds[name] += self.clock() - start
+
     def __call__(self) -> float:
-        record = torch.profiler.record_function
-        with record("batch"):
+        with self._phase("batch"):
             x, y = get_batch(self.ids, self.config.batch_size, self.config.seq_len, self.generator)
-        with record("forward"):
+        with self._phase("forward"):
             loss = self.model.loss(self.model(x), y)
-        with record("backward"):
+        with self._phase("backward"):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-        with record("clip"):
+        with self._phase("clip"):
             if self.config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        with record("optimizer"):
+        with self._phase("optimizer"):
             self.optimizer.step()
+        self.calls += 1
         return loss.item()
 
 
@@ -81,18 +104,42 @@ def fused_adamw(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
         raise RuntimeError(f"this torch ({torch.__version__}) cannot fuse AdamW on this device: {err}") from err
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (C++ libraries write there directly; some torch builds log a line at
+    every profiler start and stop). Python exceptions still propagate as usual."""
+    fd = 2  # the process's stderr, whatever Python's sys.stderr is (Jupyter replaces it)
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)
+
+
 def profile_steps(step: Callable[[], float], steps: int = 5, warmup: int = 2,
-                  record_shapes: bool = False) -> torch.profiler.profile:
+                  record_shapes: bool = False, quiet: bool = True) -> torch.profiler.profile:
     """Run ``step`` ``warmup`` times unrecorded (first calls allocate and pick kernels), then ``steps`` times
-    under ``torch.profiler`` on the CPU; return the profiler (``.key_averages()`` for the table)."""
+    under ``torch.profiler`` on the CPU; return the profiler (``.key_averages()`` for the table).
+
+    ``quiet`` silences what C++ libraries print to stderr while the profiler runs."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     for _ in range(warmup):
         step()
     activities = [torch.profiler.ProfilerActivity.CPU]
-    with torch.profiler.profile(activities=activities, record_shapes=record_shapes) as prof:
-        for _ in range(steps):
-            step()
+    with (_quiet_stderr() if quiet else contextlib.nullcontext()):
+        with torch.profiler.profile(activities=activities, record_shapes=record_shapes) as prof:
+            for _ in range(steps):
+                step()
     return prof
 
 
@@ -137,17 +184,22 @@ def phase_times(prof, steps: int) -> dict[str, float]:
     return {phase: by_name[phase].cpu_time_total / 1000.0 / steps for phase in PHASES if phase in by_name}
 
 
-def time_steps(steps: dict[str, Callable[[], float]], n: int = 10, repeats: int = 5) -> dict[str, list[float]]:
+def time_steps(steps: dict[str, Callable[[], float]], n: int = 10, repeats: int = 5,
+               clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Milliseconds per step of each callable: ``repeats`` rounds of ``n`` steps, the variants interleaved
-    round by round so that a busy machine slows them alike. Compare their medians."""
+    round by round so that a busy machine slows them alike. Compare their medians.
+
+    ``clock`` is wall-clock time by default; ``time.process_time`` counts only the CPU time of this
+    process, which other programs on a shared machine do not inflate (it adds up all threads' time).
+    """
     if n < 1 or repeats < 1:
         raise ValueError(f"need n >= 1 and repeats >= 1, got n={n}, repeats={repeats}")
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            start = time.perf_counter()
+            start = clock()
             for _ in range(n):
                 step()
-            times[name].append((time.perf_counter() - start) / n * 1000.0)
+            times[name].append((clock() - start) / n * 1000.0)
     return times
 
