@@ -11,6 +11,7 @@ follow this same rule, so they produce the same tokens, and the cache rebuilds i
 from __future__ import annotations
 
 import codecs
+import contextlib
 import math
 from typing import Iterator
 
@@ -112,7 +113,11 @@ def generate_ids(
     tokens = list(prompt_ids)
     start = 0 if limit is None or len(tokens) <= limit else len(tokens) - keep
     state, state_start, fed = None, start, start  # the state holds tokens[state_start:fed]
+    checked = getattr(model, "ids_checked", None)
+    settings = contextlib.ExitStack()
     try:
+        if callable(checked):  # the prompt was checked above, and sampled ids lie in the vocabulary
+            settings.enter_context(checked())
         for _ in range(max_new_tokens):
             if limit is not None and len(tokens) - start > limit:
                 start = len(tokens) - keep
@@ -121,10 +126,11 @@ def generate_ids(
             new = torch.tensor([tokens[fed:]], dtype=torch.long, device=device)
             logits, state = model.advance(new, state)
             fed = len(tokens)
-            token = int(sample(logits[0, -1], temperature, top_k, top_p, generator))
+            token = int(sample(logits[0, -1].cpu(), temperature, top_k, top_p, generator))  # one sync per token
             tokens.append(token)
             yield token
     finally:
+        settings.close()
         model.train(was_training)
 
 
