@@ -20,7 +20,7 @@ def test_temperature_zero_is_greedy(trained):
     ids = tok.encode("The quick")
     expected = list(ids)
     for _ in range(5):
-        logits = model(torch.tensor([expected[-16:]]))
+        logits = model(torch.tensor([expected[-16:]], device=model.device))
         expected.append(int(logits[0, -1].argmax()))
     out = generate.generate(model, tok, "The quick", max_new_tokens=5, temperature=0)
     assert out == tok.decode(expected)
