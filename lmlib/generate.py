@@ -68,13 +68,20 @@ def sample(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One token id per row of ``logits`` (..., V): greedy when ``temperature == 0``, else sampled."""
+    """One token id per row of ``logits`` (..., V): greedy when ``temperature == 0``, else sampled.
+
+    Sampling inverts the cumulative distribution at one uniform number per row drawn from ``generator``
+    on the CPU, so a seed gives the same tokens on every device and torch release (``torch.multinomial``
+    changed its algorithm between releases).
+    """
     if temperature == 0:
         _check_sampling(temperature, top_k, top_p, logits.size(-1))
         return logits.argmax(dim=-1)
     probs = next_token_probs(logits.float(), temperature, top_k, top_p)
-    flat = probs.reshape(-1, probs.size(-1)).cpu()
-    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1]).to(logits.device)
+    cdf = probs.reshape(-1, probs.size(-1)).cpu().double().cumsum(dim=-1)
+    u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=torch.float64) * cdf[:, -1:]
+    ids = torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.shape[-1] - 1)  # first token whose cdf > u
+    return ids.view(probs.shape[:-1]).to(logits.device)
 
 
 def _context_limit(model: torch.nn.Module) -> int | None:

@@ -349,14 +349,16 @@ def _tf32_matmuls(device: torch.device):
         torch.set_float32_matmul_precision(before)
 
 
-def _batch_sampler(ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator):
+def _batch_sampler(
+    ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator, on_device: bool | None = None
+) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
     """A function returning the next random batch ``(x, y)`` on ``ids``'s device.
 
     The start positions are drawn on the CPU exactly as ``data.get_batch`` draws them (so a seed gives the
-    same batches on every device); off the CPU they travel in pinned memory without waiting for the device,
-    and the windows are gathered there.
+    same batches on every device); off the CPU (``on_device``) they travel in pinned memory without waiting
+    for the device, and the windows are gathered there.
     """
-    if ids.device.type == "cpu":
+    if not (ids.device.type != "cpu" if on_device is None else on_device):
         return lambda: get_batch(ids, batch_size, seq_len, generator)
     offsets = torch.arange(seq_len + 1, device=ids.device)
 

@@ -188,6 +188,9 @@ def check(python: str, version: tuple, args, src: Path) -> dict:
         [vpy, "-c", "import torch, sympy, ipywidgets, plotly, numpy; "
                     "print(torch.__version__, sympy.__version__, ipywidgets.__version__, plotly.__version__, "
                     "numpy.__version__)"], capture_output=True, text=True).stdout.split()
+    # Can this Python install the book's pinned build stack? (resolution only: nothing is installed)
+    row["book_stack"] = run([vpy, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--progress-bar", "off",
+                             "-r", str(src / "book" / "requirements.txt")], log=log) == 0
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LMLIB_DEVICE")}
     env["CUDA_VISIBLE_DEVICES"] = ""  # the stored outputs are the CPU's
     t0 = time.time()
@@ -209,10 +212,10 @@ def check(python: str, version: tuple, args, src: Path) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = ["| Python | torch (from) | sympy / ipywidgets / plotly / numpy | lmlib tests | chapters: cells ok "
-             "/ outputs differ / raised | minutes |", "|---|---|---|---|---|---|"]
+             "/ outputs differ / raised | book stack installs | minutes |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.get("status") != "ran":
-            lines.append(f"| {r['python']} | {r.get('status')} | | | | {r.get('minutes', 0):.1f} |")
+            lines.append(f"| {r['python']} | {r.get('status')} | | | | | {r.get('minutes', 0):.1f} |")
             continue
         v = r["versions"] + ["?"] * 5
         t = r["tests"]
@@ -221,8 +224,9 @@ def table(rows: list[dict]) -> str:
         chap = "not run" if ch is None else (
             f"{ch['passed']} / {len(ch['differ'])} / {len(ch['raised'])}"
             + (f" ({', '.join(ch['differ'] + ch['raised'])})" if ch["failed"] else ""))
+        book = {True: "yes", False: "no"}.get(r.get("book_stack"), "?")
         lines.append(f"| {r['python']} | {v[0]} ({r['torch_from']}) | {' / '.join(v[1:5])} | {tests} | {chap} "
-                     f"| {r['minutes']:.1f} |")
+                     f"| {book} | {r['minutes']:.1f} |")
     return "\n".join(lines)
 
 
