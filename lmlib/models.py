@@ -192,10 +192,17 @@ class KVCache:
     values: list[torch.Tensor] = field(default_factory=list)  # same shape as keys
     capacity: int | None = None  # positions each buffer holds (the GPT's block_size; None: no limit, grows)
     length: int = 0  # positions filled so far, the same in every layer
+    # Fixed shapes, for replaying one step as a CUDA graph (generate does): while set, a 1-element device
+    # tensor with the position one new token is written at; attention then reads whole buffers, masked.
+    index: torch.Tensor | None = None
 
     def store(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write ``k``, ``v`` (B, n_head, T, head_dim) after the ``length`` stored positions of ``layer``;
         return that layer's keys and values up to and including them (views, not copies)."""
+        if self.index is not None:  # fixed shapes: write at the device-side position, return whole buffers
+            self.keys[layer].index_copy_(2, self.index, k)
+            self.values[layer].index_copy_(2, self.index, v)
+            return self.keys[layer], self.values[layer]
         start, end = self.length, self.length + k.shape[2]
         if layer == len(self.keys):  # first write to this layer: allocate its buffers
             size = max(end, self.capacity or 0)
@@ -240,7 +247,10 @@ class CausalSelfAttention(nn.Module):
             past = cache.length
             k, v = cache.store(layer, k, v)
         drop = self.dropout if self.training else 0.0
-        if past == 0:
+        if cache is not None and cache.index is not None:  # one token against whole buffers: mask what is unwritten
+            visible = (torch.arange(k.shape[2], device=x.device) <= cache.index).view(1, -1)  # (1 query, keys)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, dropout_p=drop)
+        elif past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
         elif T == 1:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
@@ -324,6 +334,8 @@ class GPT(_LanguageModel):
         self.check_input(idx, max_len=self.config.block_size - past)
         T = idx.shape[1]
         pos = torch.arange(past, past + T, device=idx.device)
+        if cache is not None and cache.index is not None:
+            pos = cache.index  # fixed shapes: the position is a device tensor (see KVCache.index)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
         for layer, block in enumerate(self.blocks):
             x = block(x, cache, layer)

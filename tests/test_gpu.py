@@ -106,6 +106,19 @@ def test_cached_and_uncached_generation_agree_on_cuda(block_size):
         assert a == b and len(a) == 3 * block_size
 
 
+def test_cuda_graph_generation_matches_plain_calls(monkeypatch):
+    model = tiny_gpt(256, block_size=32, seed=3).cuda()
+    prompt = list(b"Hello")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the capture must not fail (and fall back)
+        graphed = list(generate.generate_ids(model, prompt, 100, temperature=0))  # past the block: rebuilds
+        sampled = list(generate.generate_ids(model, prompt, 100, temperature=1.0, seed=0))
+    monkeypatch.setattr(generate, "CUDA_GRAPHS", False)
+    assert graphed == list(generate.generate_ids(model, prompt, 100, temperature=0))
+    assert graphed == list(generate.generate_ids(model, prompt, 100, temperature=0, use_cache=False))
+    assert sampled == list(generate.generate_ids(model, prompt, 100, temperature=1.0, seed=0))
+
+
 def test_kv_cache_lives_on_cuda():
     model = tiny_gpt(13, block_size=16).cuda().eval()
     idx = torch.randint(0, 13, (2, 12), device="cuda")

@@ -246,3 +246,19 @@ def test_a_cache_without_capacity_grows():
     pieces = [model.advance(idx[:, a:b], cache)[0] for a, b in [(0, 1), (1, 2), (2, 7), (7, 12)]]
     assert cache.length == 12 and cache.keys[0].shape[2] >= 12
     torch.testing.assert_close(torch.cat(pieces, 1), model(idx), atol=1e-5, rtol=1e-5)
+
+
+def test_one_token_step_with_fixed_shapes_matches_the_growing_cache():
+    """The path generate captures as a CUDA graph on a GPU (KVCache.index), run here without the graph."""
+    model = tiny_gpt(13, block_size=16).eval()
+    idx = torch.randint(0, 13, (1, 16), generator=torch.Generator().manual_seed(0))
+    fixed, growing = model.new_state(), model.new_state()
+    model.advance(idx[:, :4], fixed)
+    model.advance(idx[:, :4], growing)
+    step = generate._OneTokenStep(model, fixed, capture=False)
+    for i in range(4, 16):
+        a = step(int(idx[0, i]))
+        b, _ = model.advance(idx[:, i : i + 1], growing)
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        assert fixed.length == growing.length == i + 1 and fixed.index is None
+    assert generate._one_token_step(model, fixed, capture=True) is None  # the graph is for CUDA only
