@@ -139,7 +139,7 @@ def bare_rate(model, train_ids, cfg, steps, warmup, precision, compile_) -> floa
             t0 = time.perf_counter()
             for _ in range(steps):
                 loss = step()
-            final = float(loss)  # the only sync, at the end
+            final = float(loss.detach())  # the only sync, at the end
             elapsed = time.perf_counter() - t0
     finally:
         torch.set_float32_matmul_precision(matmul_precision)
