@@ -114,8 +114,10 @@ def install_torch(vpy: str, spec: str, workdir: Path, download: bool, log: Path)
     """Install ``spec`` into the venv of ``vpy``; return how ("local wheel", "PyPI", or why not)."""
     if run([vpy, "-c", "import torch"], log=log) == 0:
         return "present"
-    if run([vpy, "-m", "pip", "install", "--no-index", "--progress-bar", "off", spec], log=log) == 0:
-        return "local wheel"
+    # torch itself from a wheel on this machine (no index), then its small pure-Python dependencies
+    if run([vpy, "-m", "pip", "install", "--no-index", "--no-deps", "--progress-bar", "off", spec], log=log) == 0:
+        if run([vpy, "-m", "pip", "install", "--progress-bar", "off", spec], log=log) == 0:
+            return "local wheel"
     if not download:
         return "none offline"
     report = workdir / f"torch-report-{Path(vpy).parent.parent.name}.json"
