@@ -109,8 +109,9 @@ def _bm25_by_hand(answer: Any) -> tuple[bool, str]:
     value = _number(answer)
     no_norm = BM25(EX_6_5_DOCS, b=0.0).scores(EX_6_5_QUERY)[1]
     mistakes = [
-        (no_norm, "you left out the length normalisation: f (k1 + 1) / (f + k1 (1 - b + b |d| / avgdl))."),
-        (bm.scores(EX_6_5_QUERY)[0], "that is the first document's score; the question asks for the second."),
+        (no_norm, "you left out the length normalisation: f (k1 + 1) / (f + k1 (1 - b + b |d| / avgdl)) "
+                  "(without it, the second document scores the same as the first, which has the average length)."),
+        (bm.scores(EX_6_5_QUERY)[2], "that is the third document's score; the question asks for the second."),
         (sum(bm.idf[t] for t in ("loop", "suite")), "that is only the sum of the idf weights; multiply each by its "
                                                       "saturated term-frequency factor."),
     ]
