@@ -10,11 +10,11 @@ needs, read in the chapter's order:
   classes K, and its gradient p - y over N) with ``softmax_cross_entropy_error``;
 * ``TwoLayerNet`` (a network of the article's shape, its gradients by the chain rule layer by layer and
   by direct differentiation) with ``two_layer_error``;
-* ``worked_example`` (the article's section 4.3 example, made well defined and computed exactly) and
-  ``worked_example_torch`` (the same in float64 with autograd);
 * ``Surface`` with ``descent_path`` and ``optimizer_path`` (a two-parameter loss surface to walk on with
   gradient descent, momentum and Adam), and ``line_fit_surface`` / ``logistic_surface``;
 * ``equation`` (an IPython ``Math`` object that renders in Jupyter and in the static book).
+
+The article's worked example (its section 4.3), computed exactly with these tools, is ``lmlib.worked_example``.
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ __all__ = [
     "TwoLayerNet",
     "two_layer_torch_loss",
     "two_layer_error",
-    "WorkedExample",
-    "worked_example",
-    "worked_example_torch",
     "Surface",
     "line_fit_surface",
     "logistic_surface",
@@ -438,148 +435,6 @@ def two_layer_error(net: TwoLayerNet, seed: int = 0, method: str = "backprop") -
     return worst
 
 
-# --------------------------------------------------------------------------- the worked example (4.3)
-
-
-def _rational_matrix(rows: Sequence[Sequence[Any]]) -> sp.Matrix:
-    return sp.Matrix([[sp.nsimplify(v, rational=True) for v in row] for row in rows])
-
-
-def _example_forward(x: sp.Matrix, y: sp.Expr, p: dict[str, sp.Matrix]) -> tuple[Any, ...]:
-    a1 = p["W1"] * x + p["b1"]
-    h = a1.applyfunc(Sigmoid)
-    a2 = (p["W2"] * h + p["b2"])[0]
-    yhat = Sigmoid(a2)
-    loss = -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat))  # binary cross-entropy
-    return a1, h, a2, yhat, loss
-
-
-@dataclass
-class WorkedExample:
-    """The article's example made well defined, computed exactly (sympy) - see ``worked_example``."""
-
-    x: sp.Matrix
-    y: sp.Expr
-    lr: sp.Expr
-    params: dict[str, sp.Matrix]
-    a1: sp.Matrix
-    h: sp.Matrix
-    a2: sp.Expr
-    yhat: sp.Expr
-    loss: sp.Expr
-    delta2: sp.Expr
-    delta1: sp.Matrix
-    grads: dict[str, sp.Matrix]
-    updated: dict[str, sp.Matrix]
-    a1_after: sp.Matrix
-    h_after: sp.Matrix
-    a2_after: sp.Expr
-    yhat_after: sp.Expr
-    loss_after: sp.Expr
-
-    def loss_at(self, params: dict[str, sp.Matrix]) -> sp.Expr:
-        """The loss for other parameter values (same x and y), e.g. ``params - alpha * grads``."""
-        return _example_forward(self.x, self.y, params)[4]
-
-    @property
-    def gradient_norm2(self) -> sp.Expr:
-        """||g||^2: the sum of the squares of every gradient entry."""
-        return sp.Add(*[v**2 for g in self.grads.values() for v in g])
-
-    def quantities(self) -> dict[str, Any]:
-        """Every computed quantity by name (matrices and scalars), in the order they are computed."""
-        out: dict[str, Any] = {"a1": self.a1, "h": self.h, "a2": self.a2, "yhat": self.yhat, "loss": self.loss,
-                               "delta2": self.delta2, "delta1": self.delta1}
-        out.update({f"d{k}": g for k, g in self.grads.items()})
-        out.update({f"{k}_new": v for k, v in self.updated.items()})
-        out.update({"a1_after": self.a1_after, "h_after": self.h_after, "a2_after": self.a2_after,
-                    "yhat_after": self.yhat_after, "loss_after": self.loss_after})
-        return out
-
-    def decimals(self, digits: int = 6) -> dict[str, Any]:
-        """``quantities()`` as decimal strings with ``digits`` significant digits (lists for matrices)."""
-        def fmt(v: Any) -> str:
-            return str(sp.N(v, digits))
-
-        return {k: ([fmt(e) for e in v] if isinstance(v, sp.MatrixBase) else fmt(v))
-                for k, v in self.quantities().items()}
-
-
-DEFAULT_EXAMPLE: dict[str, Any] = {
-    "x": [1, 2, 3],
-    "W1": [["1/10", "2/10", "3/10"], ["-2/10", "1/10", "0"]],
-    "b1": [-1, 0],
-    "W2": [["1/2", "-1/2"]],
-    "b2": [0],
-    "y": 1,
-    "lr": "1/10",
-}
-
-
-def worked_example(**overrides: Any) -> WorkedExample:
-    """The article's section 4.3 example, with the values it leaves out chosen and stated, computed exactly.
-
-    Input x = [1, 2, 3] (three input units), a hidden layer of two sigmoid units h = sigma(W1 x + b1),
-    one sigmoid output yhat = sigma(W2 h + b2), binary cross-entropy against target y (the article's
-    cross-entropy with two classes, yhat and 1 - yhat), learning rate 1/10. Defaults: ``DEFAULT_EXAMPLE``;
-    any of its keys can be overridden. Returns the forward pass, the loss, every gradient by the chain
-    rule, the parameters after one gradient-descent step and the forward pass and loss after it.
-    """
-    unknown = set(overrides) - set(DEFAULT_EXAMPLE)
-    if unknown:
-        raise ValueError(f"unknown worked-example values {sorted(unknown)}; known: {sorted(DEFAULT_EXAMPLE)}")
-    spec = {**DEFAULT_EXAMPLE, **overrides}
-    x = _rational_matrix([[v] for v in spec["x"]])
-    params = {
-        "W1": _rational_matrix(spec["W1"]),
-        "b1": _rational_matrix([[v] for v in spec["b1"]]),
-        "W2": _rational_matrix(spec["W2"]),
-        "b2": _rational_matrix([[v] for v in spec["b2"]]),
-    }
-    y = sp.nsimplify(spec["y"], rational=True)
-    lr = sp.nsimplify(spec["lr"], rational=True)
-    if params["W1"].shape != (params["b1"].rows, x.rows) or params["W2"].shape != (1, params["b1"].rows) \
-            or params["b2"].shape != (1, 1):
-        raise ValueError("shapes must be W1 (hidden, inputs), b1 (hidden), W2 (1, hidden), b2 (1)")
-
-    a1, h, a2, yhat, loss = _example_forward(x, y, params)
-    delta2 = yhat - y                                     # dL/da2 for sigmoid + binary cross-entropy
-    delta1 = (params["W2"].T * delta2).multiply_elementwise(h.applyfunc(lambda v: v * (1 - v)))
-    grads = {"W1": delta1 * x.T, "b1": delta1, "W2": delta2 * h.T, "b2": sp.Matrix([[delta2]])}
-    updated = {k: params[k] - lr * grads[k] for k in params}
-    a1n, hn, a2n, yhatn, lossn = _example_forward(x, y, updated)
-    return WorkedExample(x, y, lr, params, a1, h, a2, yhat, loss, delta2, delta1, grads, updated,
-                         a1n, hn, a2n, yhatn, lossn)
-
-
-def worked_example_torch(example: WorkedExample) -> dict[str, torch.Tensor]:
-    """The same example in float64 torch: forward, loss, autograd gradients, an SGD step, forward again."""
-    def t(m: sp.Matrix) -> torch.Tensor:
-        return torch.tensor([[float(v) for v in row] for row in m.tolist()], dtype=torch.float64)
-
-    x = t(example.x)
-    y = torch.tensor(float(example.y), dtype=torch.float64)
-    params = {k: t(v).requires_grad_(True) for k, v in example.params.items()}
-    opt = torch.optim.SGD(list(params.values()), lr=float(example.lr))
-
-    def forward() -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.sigmoid(params["W1"] @ x + params["b1"])
-        a2 = (params["W2"] @ h + params["b2"]).reshape(())
-        return torch.sigmoid(a2), torch.nn.functional.binary_cross_entropy_with_logits(a2, y)
-
-    yhat, loss = forward()
-    opt.zero_grad()
-    loss.backward()
-    out = {"yhat": yhat.detach(), "loss": loss.detach()}
-    out.update({f"d{k}": p.grad.detach().clone() for k, p in params.items()})
-    opt.step()
-    out.update({f"{k}_new": p.detach().clone() for k, p in params.items()})
-    with torch.no_grad():
-        yhat_after, loss_after = forward()
-    out.update({"yhat_after": yhat_after, "loss_after": loss_after})
-    return out
-
-
 # --------------------------------------------------------------------------- loss surfaces
 
 
@@ -619,6 +474,11 @@ class Surface:
     def hess_f(self, w: float, b: float) -> list[list[float]]:
         """The 2 x 2 Hessian at (w, b)."""
         return [[float(v) for v in row] for row in self._hess(w, b)]
+
+    def largest_curvature(self, w: float, b: float) -> float:
+        """The Hessian's largest eigenvalue at (w, b): plain gradient descent is stable there below 2 / it."""
+        (hww, hwb), (_, hbb) = self.hess_f(w, b)
+        return (hww + hbb) / 2 + math.sqrt(((hww - hbb) / 2) ** 2 + hwb * hwb)
 
     def loss_grid(self, ws: Any, bs: Any) -> Any:
         """L on the grid ``bs`` (rows) x ``ws`` (columns), as a numpy array (for a contour plot)."""

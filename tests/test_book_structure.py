@@ -85,3 +85,15 @@ def test_ignored_output_cells_say_why():
                 assert "# nbval-ignore-output:" in cell.source, (
                     f"{path.name}: a cell skips output comparison without saying why:\n{cell.source[:200]}"
                 )
+
+
+def test_the_article_is_named_by_its_own_title():
+    # the article's real title and its translation, wherever the book names the article
+    title = "LLM生态系统：仿效CPU发展模式的可能性"
+    translation = "The LLM ecosystem: the possibility of following the CPU's model of development"
+    chapter_1 = "\n".join(c.source for c in nbformat.read(CHAPTERS[0], as_version=4).cells)
+    for name, text in [("README.md", (ROOT / "README.md").read_text(encoding="utf-8")),
+                       ("intro.md", (ROOT / "intro.md").read_text(encoding="utf-8")),
+                       (CHAPTERS[0].name, chapter_1)]:
+        flat = " ".join(text.split())
+        assert title in flat and translation in flat, f"{name} does not quote the article's title and its translation"
