@@ -8,6 +8,7 @@ number of CPU threads, next to Amdahl's law. Chapter 8 sets its miniature scalin
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from contextlib import contextmanager
@@ -85,14 +86,19 @@ def doubling_time(years: Sequence[float], counts: Sequence[float]) -> float:
     return fit_exponential(years, counts).doubling_time
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def amdahl_speedup(serial_fraction: float, n: float) -> float:
     """Amdahl's law: the speed-up on ``n`` workers when ``serial_fraction`` of the work cannot be split."""
-    s = float(serial_fraction)
-    if not 0.0 <= s <= 1.0:
+    if not _is_real(serial_fraction) or not 0.0 <= serial_fraction <= 1.0:
         raise ValueError(f"serial_fraction must be in [0, 1], got {serial_fraction!r}")
-    if not n >= 1:
+    if not _is_real(n) or not n >= 1:
         raise ValueError(f"n must be >= 1, got {n!r}")
-    return 1.0 / (s + (1.0 - s) / n)
+    s = float(serial_fraction)
+    time_ratio = s + (1.0 - s) / n
+    return 1.0 / time_ratio if time_ratio else math.inf  # no serial part and infinitely many workers
 
 
 def fit_serial_fraction(n_threads: Sequence[float], speedups: Sequence[float]) -> float:

@@ -12,6 +12,8 @@ finite loss.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -20,7 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
-from .data import as_tensor, get_batch, windows
+from .data import MAX_BATCH_TOKENS, as_tensor, get_batch, windows
 from .runtime import resolve_device, seed_everything
 
 __all__ = [
@@ -37,6 +39,17 @@ __all__ = [
 ]
 
 SCHEDULES = ("constant", "cosine")
+MAX_LR = 1e30  # largest accepted lr (AdamW moves each weight by about lr on a step)
+MAX_STEP = 1e38  # AdamW's step sizes are held in float32, whose largest value is about 3.4e38
+BROKEN = "its update broke the model (a non-finite loss, or weights so large that they overflow)"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass
@@ -61,24 +74,42 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len", "eval_interval", "eval_tokens"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            setattr(self, name, operator.index(value))
+        if self.batch_size * (self.seq_len + 1) > MAX_BATCH_TOKENS:
+            raise ValueError(
+                f"batch_size * (seq_len + 1) = {self.batch_size * (self.seq_len + 1):,} tokens is more than one batch "
+                f"may hold ({MAX_BATCH_TOKENS:,}); use a smaller batch_size or seq_len"
+            )
+        if not _is_real(self.lr) or not 0 < self.lr <= MAX_LR:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r} (at most {MAX_LR:g} is accepted)")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed must be an int in [0, 2**64), got {self.seed!r}")
+        self.seed = operator.index(self.seed)
+        if not _is_real(self.weight_decay) or not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if (isinstance(self.betas, (str, bytes)) or not hasattr(self.betas, "__len__") or len(self.betas) != 2
+                or not all(_is_real(b) and 0.0 <= b < 1.0 for b in self.betas)):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
-        if self.schedule not in SCHEDULES:
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
+        if self.lr / (1.0 - self.betas[0]) > MAX_STEP or self.lr * self.weight_decay > MAX_STEP:
+            raise ValueError(
+                f"lr / (1 - betas[0]) and lr * weight_decay must stay below {MAX_STEP:g} (AdamW's first step and "
+                f"decay factor, held in float32), got lr={self.lr!r}, betas={self.betas!r}, "
+                f"weight_decay={self.weight_decay!r}"
+            )
+        if self.grad_clip is not None and not (_is_real(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be > 0 or None (a number), got {self.grad_clip!r}")
+        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.steps:
+        if not _is_int(self.warmup_steps) or not 0 <= self.warmup_steps < self.steps:
             raise ValueError(f"warmup_steps must be an int in [0, steps), got {self.warmup_steps!r}")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
+        self.warmup_steps = operator.index(self.warmup_steps)
+        if not _is_real(self.min_lr_ratio) or not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio must be a number in [0, 1], got {self.min_lr_ratio!r}")
+        if not isinstance(self.progress, bool):
+            raise ValueError(f"progress must be True or False, got {self.progress!r}")
 
 
 @dataclass
@@ -116,7 +147,19 @@ class History:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
         """Rebuild a history from ``to_dict``'s output (unknown keys are ignored)."""
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        if not isinstance(d, dict):
+            raise ValueError(f"a history must be a dict, got {type(d).__name__}")
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for name in ("steps", "train_loss", "val_loss", "step_loss", "lr"):
+            value = fields.get(name, [])
+            check = _is_int if name == "steps" else _is_real
+            if not isinstance(value, list) or not all(check(v) for v in value):
+                kind = "ints" if name == "steps" else "numbers"
+                raise ValueError(f"history field {name} must be a list of {kind}, got {value!r:.100}")
+        if not _is_int(fields.get("tokens_seen", 0)) or not _is_real(fields.get("elapsed", 0.0)) \
+                or not isinstance(fields.get("stop_reason", ""), str):
+            raise ValueError("history fields tokens_seen, elapsed and stop_reason must be an int, a number and a str")
+        return cls(**fields)
 
 
 class StopTraining(Exception):
@@ -149,6 +192,8 @@ class _FunctionCallback(Callback):
 
 def perplexity(loss: float) -> float:
     """exp(loss): the effective number of equally likely next tokens (``inf`` if it overflows)."""
+    if not _is_real(loss):
+        raise TypeError(f"loss must be a number (nats per token), got {type(loss).__name__}")
     try:
         return math.exp(loss)
     except OverflowError:
@@ -157,6 +202,10 @@ def perplexity(loss: float) -> float:
 
 def learning_rate(step: int, config: TrainConfig) -> float:
     """Learning rate for optimiser step ``step`` (0-based): linear warm-up, then constant or cosine."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not _is_int(step) or step < 0:
+        raise ValueError(f"step must be an int >= 0 (0-based), got {step!r}")
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     if config.schedule == "constant":
@@ -169,6 +218,10 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices (dim >= 2) and none on biases, norms' gains."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [
@@ -205,8 +258,13 @@ def evaluate(
     max_tokens: int | None = None,
 ) -> float:
     """Mean cross-entropy (nats per token) of ``model`` on ``ids``, over consecutive non-overlapping windows."""
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
-        raise ValueError(f"seq_len must be a positive int, got {seq_len!r}")
+    if not isinstance(model, nn.Module) or not hasattr(model, "config"):
+        raise ValueError(f"model must be an lmlib model (RNNLM or GPT), got {type(model).__name__}")
+    for name, value in (("seq_len", seq_len), ("batch_size", batch_size)):
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if max_tokens is not None and (not _is_int(max_tokens) or max_tokens < 1):
+        raise ValueError(f"max_tokens must be a positive int or None, got {max_tokens!r}")
     block = _block_size(model)
     if block is not None and seq_len > block:
         raise ValueError(f"seq_len {seq_len} exceeds the model's block_size {block}")
@@ -284,6 +342,9 @@ def fit(
     train_tensor = _checked_ids("train_ids", train_ids, model, config.seq_len)
     val_tensor = None if val_ids is None else _checked_ids("val_ids", val_ids, model, config.seq_len)
     hooks = _as_callbacks(callbacks)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer (e.g. from make_optimizer) or None, "
+                        f"got {type(optimizer).__name__}")
     target = resolve_device(device)
 
     model.to(target)
@@ -296,12 +357,12 @@ def fit(
     started = time.perf_counter()
     since_eval: list[float] = []
     model.train()
-    for cb in hooks:
-        cb.on_start(config, history)
     params = [p for p in model.parameters() if p.requires_grad]
     last_good = [p.detach().clone() for p in params]  # weights before the latest update, for a rollback
     step = 0
     try:
+        for cb in hooks:
+            cb.on_start(config, history)
         for step in range(1, config.steps + 1):
             lr = learning_rate(step - 1, config)
             for group in optimizer.param_groups:
@@ -340,6 +401,10 @@ def fit(
                     bar.set_postfix(loss=f"{value:.3f}")
             stop = any([bool(cb.on_step(step, value, history)) for cb in hooks])
             if step % config.eval_interval == 0 or step == config.steps:
+                if not _finite_after_update(model, x, y):  # never evaluate, or end, on weights that broke
+                    _restore(params, last_good)
+                    history.stop_reason = _diverged(step, BROKEN, lr, restored=step - 1)
+                    break
                 stop = _record_eval(model, history, step, since_eval, val_tensor, config, hooks) or stop
                 since_eval = []
             if stop:
@@ -352,28 +417,65 @@ def fit(
     except StopTraining:
         history.stop_reason = "stopped by callback"
     finally:
-        optimizer.zero_grad(set_to_none=True)
-        model.eval()
-        if since_eval and history.stop_reason != "completed":
-            try:
+        try:  # a second Ctrl-C here skips the rest of this clean-up, never the return of the history
+            optimizer.zero_grad(set_to_none=True)
+            stopped = history.stop_reason in ("interrupted", "stopped by callback")
+            if stopped and history.step_loss and not _finite_after_update(model, x, y):  # the last update broke it
+                _restore(params, last_good)
+                history.stop_reason = _diverged(step, BROKEN, lr, restored=step - 1)
+            model.eval()
+            if since_eval and history.stop_reason != "completed":
                 _record_eval(model, history, len(history.step_loss), since_eval, val_tensor, config, [])
-            except KeyboardInterrupt:
-                pass
+        except KeyboardInterrupt:
+            pass
         model.eval()
         history.elapsed = time.perf_counter() - started
         if bar is not None:
-            bar.close()
+            try:
+                bar.close()
+            except KeyboardInterrupt:
+                pass
         for cb in hooks:
-            cb.on_end(history)
+            try:
+                cb.on_end(history)
+            except (KeyboardInterrupt, StopTraining):  # training is over: its history is returned all the same
+                pass
     return history
 
 
+def _restore(params: list[torch.Tensor], saved: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for p, s in zip(params, saved):
+            p.copy_(s)
+
+
+@torch.no_grad()
+def _finite_after_update(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether the updated model still works: no weight so large that a product with it overflows (above the
+    square root of the largest float) and a finite loss on the last batch (eval mode: no dropout, no RNG)."""
+    scaled = [p.abs().max().float() / math.sqrt(torch.finfo(p.dtype).max) for p in model.parameters() if p.numel()]
+    if scaled and not torch.stack(scaled).max().item() < 1.0:  # NaN fails this too
+        return False
+    model.eval()
+    try:
+        return math.isfinite(model.loss(model(x), y).item())
+    finally:
+        model.train()
+
+
 def _diverged(step: int, what: str, lr: float, restored: int | None) -> str:
-    kept = "the initial weights" if not restored else f"the weights after step {restored}"
-    message = (
-        f"training stopped at step {step}: {what}. The model keeps {kept}, the last that gave a finite "
-        f"loss; the history so far is kept. Try a learning rate smaller than {lr:g}."
-    )
+    if restored is None:  # the very first loss: no update caused it
+        message = (
+            f"training stopped at step {step}: {what}, before any update. The model keeps its initial weights, "
+            "which already give a non-finite loss: check that they are finite (and the data); the history so "
+            "far is kept. No learning rate can fix this."
+        )
+    else:
+        kept = "the initial weights" if not restored else f"the weights after step {restored}"
+        message = (
+            f"training stopped at step {step}: {what}. The model keeps {kept}, the last that gave a finite "
+            f"loss; the history so far is kept. Try a learning rate smaller than {lr:g}."
+        )
     warnings.warn(message, RuntimeWarning, stacklevel=3)
     return message
 
@@ -393,5 +495,6 @@ def _record_eval(
     history.steps.append(step)
     history.train_loss.append(sum(since_eval) / len(since_eval))
     history.val_loss.append(val)
+    since_eval.clear()  # recorded: a callback that stops training now must not have it recorded twice
     model.train()
     return any([bool(cb.on_eval(step, history)) for cb in hooks])
