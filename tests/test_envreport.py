@@ -17,4 +17,16 @@ def test_report_lists_machine_and_packages():
     assert info["torch version"] == importlib.metadata.version("torch")
     assert info["lmlib version"] == __version__
     assert int(info["CPU cores (logical)"]) >= 1
-    assert not envreport.in_colab()
+
+
+def test_in_colab_reads_the_environment_and_the_modules(monkeypatch):
+    import sys
+
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert not envreport.in_colab() and envreport.report()["running in"] == "local Jupyter / script"
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260101")
+    assert envreport.in_colab() and envreport.report()["running in"] == "Google Colab"
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    assert envreport.in_colab()

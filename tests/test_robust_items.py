@@ -295,7 +295,14 @@ def test_background_training_that_fails_reports_it(dash, monkeypatch):
     assert dash.model is not None  # what was trained is kept
 
 
-def test_stop_right_after_start_is_not_lost(dash):
+def test_stop_right_after_start_is_not_lost(dash, monkeypatch):
+    real_build = dashboard.build_model
+
+    def slow_build(settings, vocab_size):  # the thread is slow to begin: stop() comes before it starts training
+        time.sleep(1.0)
+        return real_build(settings, vocab_size)
+
+    monkeypatch.setattr(dashboard, "build_model", slow_build)
     dash.controls["steps"].value = 100_000
     dash.start()
     dash.stop()

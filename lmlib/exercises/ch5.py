@@ -11,24 +11,36 @@ from ._core import _number, register
 def _windows(answer: Any) -> tuple[bool, str]:
     import torch
 
+    from ..data import windows
+
     if not callable(answer):
         return False, "pass your function itself (make_windows), not its result."
-    ids = list(range(10))
-    got = answer(ids, 3)
-    if got is None:
-        return False, "make_windows returned None: finish it so that it returns x, y."
-    if not (isinstance(got, tuple) and len(got) == 2):
-        return False, "return a pair (x, y)."
-    x, y = (torch.as_tensor(t) for t in got)
-    want_x = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8]])
-    want_y = want_x + 1
-    if x.shape != want_x.shape:
-        return False, f"for 10 ids and seq_len 3, x should have shape (3, 3); yours has {tuple(x.shape)}."
-    if torch.equal(x, want_x) and torch.equal(y, want_x):
-        return False, "your targets equal the inputs; each target is the token that comes next (shift by one)."
-    if torch.equal(x, want_x) and torch.equal(y, want_y):
-        return True, "right: non-overlapping windows, targets shifted one step to the right."
-    return False, f"for ids 0..9 and seq_len 3 expected x={want_x.tolist()}, y={want_y.tolist()}; got x={x.tolist()}, y={y.tolist()}."
+    # ids that do not count up (so y = x + 1 is not the same as shifting), and lengths where len(ids) - 1 is
+    # and is not a multiple of seq_len (so "as many whole windows as fit, leaving room for the last target" counts)
+    cases = [(list(range(10)), 3), ([5, 3, 9, 1, 7, 2, 8, 6, 4, 0, 11, 10, 12], 4), ([7, 1, 4, 2, 9, 3, 8, 5, 6, 11, 0, 10], 4)]
+    for ids, seq_len in cases:
+        got = answer(list(ids), seq_len)
+        if got is None:
+            return False, "make_windows returned None: finish it so that it returns x, y."
+        if not (isinstance(got, tuple) and len(got) == 2):
+            return False, "return a pair (x, y)."
+        x, y = (torch.as_tensor(t) for t in got)
+        want_x, want_y = windows(torch.tensor(ids), seq_len)
+        shown = f"for ids {ids} and seq_len {seq_len}"
+        if x.shape != want_x.shape or y.shape != want_y.shape:
+            if x.dim() == 2 and len(x) > 1 and x.shape[1] == seq_len and x[1, 0] == ids[1]:
+                return False, f"{shown} your windows overlap; each window must start where the previous one ended."
+            if x.dim() == 2 and len(x) == len(want_x) + 1:
+                return False, f"{shown} you made one window too many: the last window needs room for its target."
+            return False, (f"{shown} x and y should have shape {tuple(want_x.shape)}; yours have {tuple(x.shape)} "
+                           f"and {tuple(y.shape)}.")
+        if torch.equal(x, want_x) and torch.equal(y, want_x):
+            return False, "your targets equal the inputs; each target is the token that comes next (shift by one)."
+        if torch.equal(x, want_x) and torch.equal(y, want_x + 1) and not torch.equal(y, want_y):
+            return False, f"{shown} your targets are the inputs plus one; they must be the next ids in the list."
+        if not (torch.equal(x, want_x) and torch.equal(y, want_y)):
+            return False, f"{shown} expected x={want_x.tolist()}, y={want_y.tolist()}; got x={x.tolist()}, y={y.tolist()}."
+    return True, "right: non-overlapping windows, targets shifted one step to the right."
 
 
 def _rnn_parameters(cell: str, vocab: int, emb: int, hidden: int) -> int:
