@@ -129,9 +129,7 @@ def save(
 
 def _target(path: Any) -> Path:
     """``path`` as a Path to a file that can be written (its folder exists, it is not a folder itself)."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
-    path = Path(path)
+    path = _as_path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, f"cannot save a checkpoint to {path}: it is a folder; "
                                               "give a file name such as model.lmlib", str(path))
@@ -219,10 +217,20 @@ def _decoded(path: Path, raw: dict[str, str]) -> dict[str, Any]:
     return meta
 
 
-def _checked_path(path: Any) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
+def _as_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
         raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
-    path = Path(path)
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        raise ValueError(f"path {str(path)!r} is not valid text for a file name") from None
+    if "\0" in os.fspath(path):
+        raise ValueError(f"path {str(path)!r} must not contain a NUL character")
+    return Path(path)
+
+
+def _checked_path(path: Any) -> Path:
+    path = _as_path(path)
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, f"no checkpoint at {path}", str(path))
     return path
@@ -339,7 +347,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[L
     header, header_len = _read_header(path)
     raw = _raw_metadata(path, header)
     meta = _decoded(path, raw)
-    tokenizer = tokenizer_from_dict(meta["tokenizer"])
+    try:
+        tokenizer = tokenizer_from_dict(meta["tokenizer"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path} has a damaged tokenizer: {err}") from None
     kind = meta["model_kind"]
     if not isinstance(kind, str) or kind not in _CONFIGS:
         raise ValueError(f"{path}: model kind must be one of {sorted(_CONFIGS)}, got {kind!r}")

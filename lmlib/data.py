@@ -14,6 +14,7 @@ import math
 import numbers
 import operator
 import os
+import re
 import urllib.error
 import urllib.request
 import warnings
@@ -50,6 +51,17 @@ class RemoteCorpus:
     sha256: str
     size_bytes: int
     description: str
+
+    def __post_init__(self) -> None:
+        for field_name in ("name", "url", "description"):
+            if not isinstance(getattr(self, field_name), str) or not getattr(self, field_name):
+                raise ValueError(f"{field_name} must be a non-empty str, got {getattr(self, field_name)!r}")
+        if not self.url.startswith("https://"):
+            raise ValueError(f"url must be an https:// address, got {self.url!r}")
+        if not isinstance(self.sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
+        if isinstance(self.size_bytes, bool) or not isinstance(self.size_bytes, int) or self.size_bytes < 1:
+            raise ValueError(f"size_bytes must be a positive int, got {self.size_bytes!r}")
 
 
 REMOTE_CORPORA: dict[str, RemoteCorpus] = {

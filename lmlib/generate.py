@@ -204,7 +204,7 @@ def stream(
     if tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(
             f"tokenizer has {tokenizer.vocab_size} tokens but the model expects {model.config.vocab_size}; "
-            "use the tokenizer the model was trained with"
+            "the tokenizer must be the one the model was trained with"
         )
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     ids = tokenizer.encode(prompt)

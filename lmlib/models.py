@@ -307,7 +307,7 @@ class GPT(_LanguageModel):
         super().__init__()
         if not isinstance(config, GPTConfig):
             raise ValueError(f"GPT needs a GPTConfig, got {type(config).__name__}")
-        _require_memory("GPT", config.vocab_size * config.n_embd + config.n_layer * 4 * config.n_embd ** 2)
+        _require_memory("GPT", (config.vocab_size + config.block_size) * config.n_embd + config.n_layer * 4 * config.n_embd ** 2)
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)

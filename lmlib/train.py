@@ -295,6 +295,9 @@ def _as_callbacks(callbacks: Iterable[Callback | Callable] | Callback | Callable
         return []
     if isinstance(callbacks, Callback) or callable(callbacks):
         callbacks = [callbacks]
+    if isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__"):
+        raise ValueError(f"callbacks must be a Callback, a function (step, history) or a list of them, "
+                         f"got {type(callbacks).__name__}")
     out = []
     for cb in callbacks:
         if isinstance(cb, Callback):
