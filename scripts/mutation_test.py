@@ -7,6 +7,7 @@
     python scripts/mutation_test.py --source /tmp/old --work /tmp/old-mut   # measure another checkout
 
 Not part of ``make test`` (it takes hours on a 2-core machine); needs the ``dev`` extra (``mutmut``).
+Each module is measured with its own selection of tests (``SELECTION`` below).
 
 How it works. The script copies the repository's ``lmlib/``, ``tests/``, ``conftest.py`` and
 ``pyproject.toml`` into a work folder (default ``.mutation/``, git-ignored) and runs ``mutmut run`` there
@@ -44,6 +45,19 @@ CORE = ("data", "tokenizers", "models", "train", "generate", "checkpoint")
 EQUIVALENTS = REPO / "scripts" / "mutation_equivalents.json"
 COPIED = ("lmlib", "tests", "conftest.py")
 REWRITTEN_DECORATORS = ("torch.no_grad()", "property")
+# The tests that may kill each module's mutants: the module's own tests, the tests of the modules built on
+# it inside the core, and the robustness suites. Slow tests of other parts (exercise grading, which starts
+# notebook kernels; the dashboard's threads; throughput measurements; the book) are left out. A file that a
+# checkout does not have (e.g. the robustness suites before they were written) is skipped.
+ROBUST = ("test_robust_items.py", "test_robust_direct.py", "test_robust_properties.py")
+SELECTION = {
+    "data": ("test_data.py", "test_train.py", *ROBUST),
+    "tokenizers": ("test_tokenizers.py", "test_bpe_vs_tokenizers.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
+    "models": ("test_models.py", "test_train.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
+    "train": ("test_train.py", "test_checkpoint.py", *ROBUST),
+    "generate": ("test_generate.py", "test_checkpoint.py", *ROBUST),
+    "checkpoint": ("test_checkpoint.py", *ROBUST),
+}
 
 # mutmut's exit-code meanings (mutmut.stats.status_by_exit_code), grouped for the kill rate
 KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
@@ -126,8 +140,15 @@ def sync(source: Path, work: Path, module: str) -> None:
                     path.unlink()
     # this repository's mutmut settings (whatever the measured checkout's pyproject says), for one module
     text = _without_mutmut_section((source / "pyproject.toml").read_text(encoding="utf-8"))
-    section = "\n".join(f'only_mutate = ["lmlib/{module}.py"]' if line.startswith("only_mutate") else line
-                         for line in _mutmut_section(REPO / "pyproject.toml").splitlines())
+    tests = [f"tests/{name}" for name in SELECTION[module] if (source / "tests" / name).exists()]
+    lines = []
+    for line in _mutmut_section(REPO / "pyproject.toml").splitlines():
+        if line.startswith("only_mutate"):
+            line = f'only_mutate = ["lmlib/{module}.py"]'
+        elif line.startswith("pytest_add_cli_args_test_selection"):
+            line = f"pytest_add_cli_args_test_selection = {json.dumps(tests)}"
+        lines.append(line)
+    section = "\n".join(lines)
     _write_if_changed(work / "pyproject.toml", text.rstrip("\n") + "\n\n" + section + "\n")
 
 
