@@ -304,9 +304,9 @@ def _windows_answer(stride_of_targets=1, overlap=False, plus_one=False, extra_wi
 
 @pytest.mark.parametrize("answer, message", [
     (_windows_answer(overlap=True), "your windows overlap"),
-    (_windows_answer(stride_of_targets=4), "expected x="),  # targets from the next window: they overlap it
+    (_windows_answer(stride_of_targets=4), "the targets are not"),  # targets from the next window: they overlap it
     (_windows_answer(plus_one=True), "inputs plus one"),
-    (_windows_answer(extra_window=True), "one window too many"),
+    (_windows_answer(extra_window=True), "use as many whole windows as fit"),
     (_windows_answer(stride_of_targets=0), "your targets equal the inputs"),
 ])
 def test_exercise_5_1_rejects_wrong_windows(answer, message):
