@@ -401,7 +401,8 @@ def load_history(path: str | os.PathLike):
 
 
 def bundled(name: str = "first-taste") -> Path:
-    """Path of a checkpoint that ships inside lmlib (made by ``scripts/make_checkpoint.py``)."""
+    """Path of a checkpoint that ships inside lmlib ("first-taste": ``scripts/make_checkpoint.py``; "base":
+    ``scripts/make_base_checkpoint.py``)."""
     assets = Path(__file__).resolve().parent / "assets"
     names = sorted(p.stem for p in assets.glob("*.lmlib"))
     if not isinstance(name, str) or not _BUNDLED_NAME.fullmatch(name) or name not in names:

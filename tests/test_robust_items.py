@@ -234,11 +234,12 @@ def test_a_file_without_digest_loads_and_says_so(saved_gpt):
     assert checkpoint.read_metadata(saved_gpt)["sha256"] is None
 
 
-def test_the_bundled_checkpoint_is_verified():
+@pytest.mark.parametrize("name", ["first-taste", "base"])
+def test_the_bundled_checkpoints_are_verified(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error", checkpoint.UnverifiedCheckpointWarning)
-        checkpoint.load(checkpoint.bundled())
-    assert len(checkpoint.read_metadata(checkpoint.bundled())["sha256"]) == 64
+        checkpoint.load(checkpoint.bundled(name))
+    assert len(checkpoint.read_metadata(checkpoint.bundled(name))["sha256"]) == 64
 
 
 # ------------------------------------------------------------------ 4. dashboard
