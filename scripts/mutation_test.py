@@ -41,7 +41,8 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CORE = ("data", "tokenizers", "models", "train", "generate", "checkpoint")
+CORE = ("data", "tokenizers", "models", "train", "train_config", "train_callbacks", "train_hardware", "generate",
+        "checkpoint")
 EQUIVALENTS = REPO / "scripts" / "mutation_equivalents.json"
 COPIED = ("lmlib", "tests", "conftest.py")
 REWRITTEN_DECORATORS = ("torch.no_grad()", "property")
@@ -55,6 +56,9 @@ SELECTION = {
     "tokenizers": ("test_tokenizers.py", "test_bpe_vs_tokenizers.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
     "models": ("test_models.py", "test_train.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
     "train": ("test_train.py", "test_checkpoint.py", *ROBUST),
+    "train_config": ("test_train.py", *ROBUST),
+    "train_callbacks": ("test_train.py", "test_checkpoint.py", *ROBUST),
+    "train_hardware": ("test_train.py", "test_hardware.py", *ROBUST),
     "generate": ("test_generate.py", "test_checkpoint.py", *ROBUST),
     "checkpoint": ("test_checkpoint.py", *ROBUST),
 }
