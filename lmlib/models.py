@@ -251,9 +251,10 @@ class KVCache:
             return self.keys[layer], self.values[layer]
         start, end = self.length, self.length + k.shape[2]
         if layer == len(self.keys):  # first write to this layer: allocate its buffers
+            # zeros, not empty: the one-token step reads whole buffers, and 0 x NaN garbage would be NaN
             size = max(end, self.capacity or 0)
-            self.keys.append(k.new_empty(k.shape[0], k.shape[1], size, k.shape[3]))
-            self.values.append(v.new_empty(v.shape[0], v.shape[1], size, v.shape[3]))
+            self.keys.append(k.new_zeros(k.shape[0], k.shape[1], size, k.shape[3]))
+            self.values.append(v.new_zeros(v.shape[0], v.shape[1], size, v.shape[3]))
         elif end > self.keys[layer].shape[2]:  # only without a capacity: double the buffers
             self.keys[layer] = _grown(self.keys[layer], end)
             self.values[layer] = _grown(self.values[layer], end)

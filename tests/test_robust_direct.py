@@ -317,3 +317,19 @@ def test_exercise_5_1_rejects_wrong_windows(answer, message):
 def test_exercise_5_1_accepts_lists_and_tensors():
     assert exercises.check("5.1", _windows_answer()).passed
     assert exercises.check("5.1", lambda ids, n: data.windows(torch.tensor(ids), n)).passed
+
+
+# ------------------------------------------------------------------ the preallocated KV cache
+
+
+def test_a_fresh_kv_cache_holds_zeros_where_nothing_was_written():
+    """The fixed-shape one-token step (a CUDA graph on a GPU) attends over whole buffers with the unwritten
+    positions masked; masked weights are 0, and 0 x NaN is NaN, so those positions must not hold garbage.
+    (With torch.empty buffers the step returned NaN logits whenever reused memory held NaN.)"""
+    model = tiny_gpt(13, block_size=16).eval()
+    cache = model.new_state()
+    model.advance(torch.tensor([[1, 2, 3, 4]]), cache)
+    for buffer in cache.keys + cache.values:
+        assert buffer.shape[2] == 16 and torch.count_nonzero(buffer[:, :, 4:]) == 0
+    step = generate._OneTokenStep(model, cache, capture=False)
+    assert torch.isfinite(step(5)).all()
