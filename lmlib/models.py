@@ -251,8 +251,9 @@ class KVCache:
             return self.keys[layer], self.values[layer]
         start, end = self.length, self.length + k.shape[2]
         if layer == len(self.keys):  # first write to this layer: allocate its buffers
-            # zeros, not empty: the one-token step reads whole buffers, and 0 x NaN garbage would be NaN
             size = max(end, self.capacity or 0)
+            # zeros, not empty: with fixed shapes attention reads unwritten slots too, masked to weight 0, and
+            # 0 * (garbage that happens to be NaN or inf) would still be NaN
             self.keys.append(k.new_zeros(k.shape[0], k.shape[1], size, k.shape[3]))
             self.values.append(v.new_zeros(v.shape[0], v.shape[1], size, v.shape[3]))
         elif end > self.keys[layer].shape[2]:  # only without a capacity: double the buffers
@@ -264,7 +265,7 @@ class KVCache:
 
 
 def _grown(buffer: torch.Tensor, needed: int) -> torch.Tensor:
-    out = buffer.new_empty(*buffer.shape[:2], max(needed, 2 * buffer.shape[2]), buffer.shape[3])
+    out = buffer.new_zeros(*buffer.shape[:2], max(needed, 2 * buffer.shape[2]), buffer.shape[3])
     out[:, :, : buffer.shape[2]] = buffer
     return out
 
