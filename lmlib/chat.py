@@ -73,10 +73,6 @@ def _check_history(history: Any) -> list[Turn]:
 def prompt_for(history: Sequence[Turn], tokenizer, template: ChatTemplate, max_tokens: int) -> list[int]:
     """Token ids of the latest whole turns of ``history`` that fit in ``max_tokens``, then the assistant
     marker. Older turns are dropped first: the model's memory is its context window."""
-    history = _check_history(history)
-    if not isinstance(template, ChatTemplate):
-        raise TypeError(f"template must be a ChatTemplate, got {type(template).__name__}")
-    max_tokens = _checks.count("max_tokens", max_tokens)
     tail = tokenizer.encode(template.assistant)
     turns: list[list[int]] = []
     used = len(tail)
@@ -97,6 +93,9 @@ def stream_reply(model, tokenizer, history: Sequence[Turn], template: ChatTempla
     """Yield the assistant's reply piece by piece, stopping at the end-of-turn marker (not yielded)."""
     from .generate import generate_ids
 
+    _check_history(history)
+    if not isinstance(template, ChatTemplate):
+        raise TypeError(f"template must be a ChatTemplate, got {type(template).__name__}")
     block = model.config.block_size
     if getattr(tokenizer, "vocab_size", None) != model.config.vocab_size:
         raise ValueError(f"tokenizer has {getattr(tokenizer, 'vocab_size', None)} tokens but the model expects "
