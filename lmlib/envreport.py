@@ -33,6 +33,11 @@ def _version(package: str) -> str:
 
 def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     """Installed version of each package (``"not installed"`` when missing)."""
+    if isinstance(packages, (str, bytes)) or not hasattr(packages, "__iter__"):
+        raise TypeError(f"packages must be a sequence of package names, got {type(packages).__name__}")
+    packages = list(packages)
+    if not all(isinstance(name, str) and name for name in packages):
+        raise ValueError(f"packages must be non-empty package names (str), got {packages!r}")
     return {name: _version(name) for name in packages}
 
 

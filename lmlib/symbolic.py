@@ -20,6 +20,7 @@ The article's worked example (its section 4.3), computed exactly with these tool
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -150,7 +151,13 @@ def to_torch(expr: sp.Expr | sp.MatrixBase, args: Sequence[sp.Symbol]) -> Callab
     Max, and matrices (the result then has the matrix's shape first, the inputs' broadcast shape last).
     A constant expression is broadcast to the shape of the first argument.
     """
+    if not isinstance(expr, (sp.Basic, sp.MatrixBase)):
+        raise TypeError(f"expr must be a sympy expression or matrix, got {type(expr).__name__}")
+    if isinstance(args, (str, bytes)) or not hasattr(args, "__iter__"):
+        raise TypeError(f"args must be a sequence of sympy symbols, got {type(args).__name__}")
     args = list(args)
+    if not all(isinstance(a, sp.Symbol) for a in args):
+        raise TypeError(f"args must be sympy symbols (one per input), got {args!r:.200}")
     safe = [sp.Symbol(f"arg{i}") for i in range(len(args))]  # names like W^{(1)}_{11} are not identifiers
     fn = sp.lambdify(safe, expr.xreplace(dict(zip(args, safe))), modules=[_NAMESPACE],
                      printer=_Printer({"order": "none"}))
@@ -435,6 +442,19 @@ def two_layer_error(net: TwoLayerNet, seed: int = 0, method: str = "backprop") -
     return worst
 
 
+def _exact_number(name: str, value: Any) -> sp.Expr:
+    """``value`` (a number, or a string such as "1/10") as an exact sympy number, or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise ValueError(f"{name} must be a real number (or a string such as '1/10'), got {value!r:.100}")
+    try:
+        exact = sp.nsimplify(value, rational=True)
+    except (sp.SympifyError, TypeError, ValueError, SyntaxError):
+        exact = None
+    if exact is None or not exact.is_real or not exact.is_finite:
+        raise ValueError(f"{name} must be a finite real number (or a string such as '1/10'), got {value!r:.100}")
+    return exact
+
+
 # --------------------------------------------------------------------------- loss surfaces
 
 
@@ -492,6 +512,32 @@ LINE_FIT_DATA = ((0, 1), (1, 2), (2, 4), (3, 5))  # (x, t) pairs of chapter 4's 
 LOGISTIC_DATA = ((1, 0), (2, 0), (3, 1), (4, 0), (5, 1), (6, 1))  # (x, label) pairs
 
 
+def _data_pairs(data: Any) -> tuple[tuple[sp.Expr, sp.Expr], ...]:
+    """``data`` as exact (x, t) pairs, or ValueError unless it is a non-empty sequence of pairs of numbers."""
+    if isinstance(data, (str, bytes)) or not isinstance(data, Sequence) or not data:
+        raise ValueError(f"data must be a non-empty sequence of (x, t) pairs of numbers, got {data!r:.100}")
+    for pair in data:
+        if not isinstance(pair, Sequence) or isinstance(pair, (str, bytes)) or len(pair) != 2:
+            raise ValueError(f"data must hold (x, t) pairs of numbers; found {pair!r:.100}")
+    return tuple((_exact_number("data", x), _exact_number("data", t)) for x, t in data)
+
+
+def _start_point(start: Any) -> tuple[float, float]:
+    if (isinstance(start, (str, bytes)) or not isinstance(start, Sequence) or len(start) != 2
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in start)):
+        raise ValueError(f"start must be a pair of finite numbers (w, b), got {start!r:.100}")
+    return float(start[0]), float(start[1])
+
+
+def _check_walk(surface: Any, lr: Any, steps: Any) -> None:
+    if not isinstance(surface, Surface):
+        raise TypeError(f"surface must be a Surface (e.g. line_fit_surface()), got {type(surface).__name__}")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 <= lr < math.inf:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+
+
 def line_fit_surface(data: Sequence[tuple[Any, Any]] = LINE_FIT_DATA) -> Surface:
     """Mean squared error of a linear neuron t ~ w x + b on ``data`` (pairs (x, t)): an exact bowl.
 
@@ -499,7 +545,7 @@ def line_fit_surface(data: Sequence[tuple[Any, Any]] = LINE_FIT_DATA) -> Surface
     starts to oscillate (1 / lambda_max) and to diverge (2 / lambda_max) exactly.
     """
     w, b = sp.symbols("w b", real=True)
-    pairs = tuple((sp.nsimplify(x), sp.nsimplify(t)) for x, t in data)
+    pairs = _data_pairs(data)
     loss = sp.Add(*[(w * x + b - t) ** 2 for x, t in pairs]) / len(pairs)
     return Surface("mean squared error of a linear neuron", w, b, sp.expand(loss), pairs)
 
@@ -507,7 +553,7 @@ def line_fit_surface(data: Sequence[tuple[Any, Any]] = LINE_FIT_DATA) -> Surface
 def logistic_surface(data: Sequence[tuple[Any, Any]] = LOGISTIC_DATA) -> Surface:
     """Mean binary cross-entropy of logistic regression sigma(w x + b) on ``data`` (pairs (x, label))."""
     w, b = sp.symbols("w b", real=True)
-    pairs = tuple((sp.nsimplify(x), sp.nsimplify(t)) for x, t in data)
+    pairs = _data_pairs(data)
     # -(t log sigma(z) + (1 - t) log(1 - sigma(z))) = log(1 + exp(z)) - t z
     loss = sp.Add(*[sp.log(1 + sp.exp(w * x + b)) - t * (w * x + b) for x, t in pairs]) / len(pairs)
     return Surface("binary cross-entropy of logistic regression", w, b, loss, pairs)
@@ -519,7 +565,10 @@ def descent_path(surface: Surface, lr: float, start: tuple[float, float], steps:
 
     Stops early (keeping the first point beyond) when the loss exceeds ``max_loss``: the run diverged.
     """
-    w, b = float(start[0]), float(start[1])
+    _check_walk(surface, lr, steps)
+    if isinstance(max_loss, bool) or not isinstance(max_loss, numbers.Real):
+        raise ValueError(f"max_loss must be a number, got {max_loss!r}")
+    w, b = _start_point(start)
     path = [(w, b)]
     for _ in range(steps):
         gw, gb = surface.grad_f(w, b)
@@ -537,7 +586,8 @@ def optimizer_path(surface: Surface, optimizer: str, lr: float, start: tuple[flo
     ``optimizer`` is ``"sgd"`` (plain gradient descent), ``"momentum"`` (SGD with heavy-ball momentum)
     or ``"adam"``. The gradient comes from the surface's sympy-derived formula.
     """
-    theta = torch.tensor([float(start[0]), float(start[1])], dtype=torch.float64, requires_grad=True)
+    _check_walk(surface, lr, steps)
+    theta = torch.tensor(_start_point(start), dtype=torch.float64, requires_grad=True)
     if optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD([theta], lr=lr)
     elif optimizer == "momentum":
@@ -571,6 +621,8 @@ def equation(lhs: str, rhs: Any, *more: Any, approx: Any = None, suffix: str = "
     """
     from IPython.display import Math
 
+    if not isinstance(lhs, str) or not isinstance(suffix, str):
+        raise TypeError(f"lhs and suffix must be LaTeX strings, got {type(lhs).__name__} and {type(suffix).__name__}")
     parts = [lhs] + [r if isinstance(r, str) else sp.latex(r) for r in (rhs, *more)]
     text = " = ".join(parts)
     if approx is not None:

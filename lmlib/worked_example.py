@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import sympy as sp
 import torch
 
-from .symbolic import Sigmoid
+from .symbolic import Sigmoid, _exact_number
 
 __all__ = ["ARTICLE_EXAMPLE", "ASSUMPTIONS", "WorkedExample", "worked_example", "worked_example_torch"]
 
@@ -48,8 +48,17 @@ ASSUMPTIONS: tuple[str, ...] = (
 )
 
 
-def _rational_matrix(rows: Sequence[Sequence[Any]]) -> sp.Matrix:
-    return sp.Matrix([[sp.nsimplify(v, rational=True) for v in row] for row in rows])
+def _exact_matrix(name: str, rows: Any, column: bool = False) -> sp.Matrix:
+    """A list of numbers (``column``) or a list of rows as an exact sympy matrix, or ValueError naming ``name``."""
+    shape = "a list of numbers" if column else "a list of rows of numbers"
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence) or not rows:
+        raise ValueError(f"{name} must be {shape}, got {rows!r:.100}")
+    if column:
+        rows = [[v] for v in rows]
+    if not all(isinstance(r, Sequence) and not isinstance(r, (str, bytes)) and len(r) == len(rows[0]) > 0
+               for r in rows):
+        raise ValueError(f"{name} must be {shape} of equal length, got {rows!r:.100}")
+    return sp.Matrix([[_exact_number(name, v) for v in row] for row in rows])
 
 
 def _forward(x: sp.Matrix, y: sp.Expr, scale: sp.Expr, p: dict[str, sp.Matrix]) -> tuple[Any, ...]:
@@ -133,14 +142,14 @@ def worked_example(**overrides: Any) -> WorkedExample:
     if unknown:
         raise ValueError(f"unknown worked-example values {sorted(unknown)}; known: {sorted(ARTICLE_EXAMPLE)}")
     spec = {**ARTICLE_EXAMPLE, **overrides}
-    x = _rational_matrix([[v] for v in spec["x"]])
+    x = _exact_matrix("x", spec["x"], column=True)
     params = {
-        "W1": _rational_matrix(spec["W1"]),
-        "b1": _rational_matrix([[v] for v in spec["b1"]]),
-        "W2": _rational_matrix(spec["W2"]),
-        "b2": _rational_matrix([[v] for v in spec["b2"]]),
+        "W1": _exact_matrix("W1", spec["W1"]),
+        "b1": _exact_matrix("b1", spec["b1"], column=True),
+        "W2": _exact_matrix("W2", spec["W2"]),
+        "b2": _exact_matrix("b2", spec["b2"], column=True),
     }
-    y, scale, lr = (sp.nsimplify(spec[k], rational=True) for k in ("y", "scale", "lr"))
+    y, scale, lr = (_exact_number(k, spec[k]) for k in ("y", "scale", "lr"))
     if params["W1"].shape != (params["b1"].rows, x.rows) or params["W2"].shape != (1, params["b1"].rows) \
             or params["b2"].shape != (1, 1):
         raise ValueError("shapes must be W1 (hidden, inputs), b1 (hidden), W2 (1, hidden), b2 (1); "
