@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from lmlib import symbolic
+from lmlib import surfaces, symbolic
 from lmlib.exercises import check
 
 
@@ -37,7 +37,7 @@ def test_first_layer_gradient():
 
 
 def test_divergence_threshold():
-    surface = symbolic.line_fit_surface(symbolic.LINE_FIT_DATA + ((4, 7),))
+    surface = surfaces.line_fit_surface(surfaces.LINE_FIT_DATA + ((4, 7),))
     lam_min, lam_max = sorted(surface.hessian.eigenvals(), key=float)
     edge = float(2 / lam_max)
     assert abs(edge - 0.149219) < 1e-6  # (7 - sqrt(41)) / 4
@@ -45,7 +45,7 @@ def test_divergence_threshold():
     assert result.passed and "0.1492" in result.message
     assert check("4.3", edge).passed and check("4.3", sp.N(2 / lam_max, 10)).passed
     assert not check("4.3", 0.15).passed and not check("4.3", 0.148).passed
-    chapter_edge = float(2 / max(symbolic.line_fit_surface().hessian.eigenvals(), key=float))
+    chapter_edge = float(2 / max(surfaces.line_fit_surface().hessian.eigenvals(), key=float))
     assert "four-point surface" in check("4.3", round(chapter_edge, 3)).message  # the number printed above
     assert "oscillation starts" in check("4.3", float(1 / lam_max)).message
     assert "largest eigenvalue" in check("4.3", float(2 / lam_min)).message

@@ -844,17 +844,17 @@ def test_worked_example(overrides):
        lr=mix(st.floats(0.001, 1)), start=mix(st.tuples(st.floats(-2, 2), st.floats(-2, 2))),
        steps=mix(st.integers(0, 5)), optimizer=mix(st.sampled_from(["sgd", "momentum", "adam"])))
 def test_surfaces_and_paths(data_, lr, start, steps, optimizer):
-    from lmlib import symbolic
+    from lmlib import surfaces
 
-    ok, surface = attempt("symbolic.line_fit_surface", ("data", "pair"), symbolic.line_fit_surface, data_)
+    ok, surface = attempt("surfaces.line_fit_surface", ("data", "pair"), surfaces.line_fit_surface, data_)
     if not ok:
         return
-    ok, path = attempt("symbolic.descent_path", ("lr", "start", "steps", "max_loss"), symbolic.descent_path, surface,
+    ok, path = attempt("surfaces.descent_path", ("lr", "start", "steps", "max_loss"), surfaces.descent_path, surface,
                        lr, start, steps)
     if ok:
         assert 1 <= len(path) <= steps + 1 and path[0] == (float(start[0]), float(start[1]))
-    ok, path = attempt("symbolic.optimizer_path", ("optimizer", "lr", "start", "steps", "momentum", "beta"),
-                       symbolic.optimizer_path, surface, optimizer, lr, start, steps)
+    ok, path = attempt("surfaces.optimizer_path", ("optimizer", "lr", "start", "steps", "momentum", "beta"),
+                       surfaces.optimizer_path, surface, optimizer, lr, start, steps)
     if ok:
         assert len(path) == steps + 1
 

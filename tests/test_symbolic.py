@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 import torch
 
-from lmlib import symbolic
+from lmlib import surfaces, symbolic
 
 RNG = random.Random(4)  # random shapes, fixed so a failure repeats
 
@@ -132,8 +132,8 @@ def _torch_logistic_loss(theta, data):
     return torch.nn.functional.binary_cross_entropy_with_logits(theta[0] * x + theta[1], t)
 
 
-@pytest.mark.parametrize("make, torch_loss", [(symbolic.line_fit_surface, _torch_line_fit_loss),
-                                              (symbolic.logistic_surface, _torch_logistic_loss)])
+@pytest.mark.parametrize("make, torch_loss", [(surfaces.line_fit_surface, _torch_line_fit_loss),
+                                              (surfaces.logistic_surface, _torch_logistic_loss)])
 def test_surface_gradient_and_hessian_match_autograd(make, torch_loss):
     surface = make()
     gen = torch.Generator().manual_seed(0)
@@ -149,12 +149,12 @@ def test_surface_gradient_and_hessian_match_autograd(make, torch_loss):
 
 
 def test_largest_curvature_is_the_hessians_largest_eigenvalue():
-    for surface in (symbolic.line_fit_surface(), symbolic.logistic_surface()):
+    for surface in (surfaces.line_fit_surface(), surfaces.logistic_surface()):
         for w, b in [(0.0, 0.0), (1.2, -4.2), (-2.0, 3.0)]:
             eig = torch.linalg.eigvalsh(torch.tensor(surface.hess_f(w, b), dtype=torch.float64))
             assert math.isclose(surface.largest_curvature(w, b), float(eig.max()), rel_tol=1e-12)
     # the logistic surface is most curved where every prediction is 1/2 (w = b = 0): sigma' peaks at 0
-    logistic = symbolic.logistic_surface()
+    logistic = surfaces.logistic_surface()
     assert logistic.largest_curvature(0.0, 0.0) > 2 * logistic.largest_curvature(1.214, -4.249)
     # the numbers chapter 4 prints (issue 8: about 4.0 at the start, about 1.9 at the minimum)
     assert round(logistic.largest_curvature(0.0, 0.0), 4) == 3.9960
@@ -163,42 +163,42 @@ def test_largest_curvature_is_the_hessians_largest_eigenvalue():
 
 
 def test_learning_rate_thresholds_of_the_quadratic():
-    surface = symbolic.line_fit_surface()
+    surface = surfaces.line_fit_surface()
     lam_min, lam_max = sorted(surface.hessian.eigenvals(), key=float)
     edge = float(2 / lam_max)
     start, best = (-1.0, 4.0), (1.4, 0.9)
     assert surface.gradient.subs({surface.w: sp.Rational(7, 5), surface.b: sp.Rational(9, 10)}) == sp.zeros(2, 1)
-    below = symbolic.descent_path(surface, 0.98 * edge, start, 400)
-    above = symbolic.descent_path(surface, 1.02 * edge, start, 400)
+    below = surfaces.descent_path(surface, 0.98 * edge, start, 400)
+    above = surfaces.descent_path(surface, 1.02 * edge, start, 400)
     assert math.dist(below[-1], best) < 1e-3
     assert surface.loss_f(*above[-1]) > 1e6 and len(above) < 401  # stopped early: diverged
     # between 1/lambda_max and 2/lambda_max the steep direction flips sign each step
     # (the component of theta - theta* along the steep eigenvector changes sign at every step)
     (_, _, (steep,)), = [e for e in surface.hessian.eigenvects() if e[0] == lam_max]
     v = [float(c) for c in steep]
-    zigzag = symbolic.descent_path(surface, 1.5 / float(lam_max), start, 6)
+    zigzag = surfaces.descent_path(surface, 1.5 / float(lam_max), start, 6)
     along = [(p[0] - best[0]) * v[0] + (p[1] - best[1]) * v[1] for p in zigzag]
     assert all(a * b < 0 for a, b in zip(along, along[1:]))
-    calm = symbolic.descent_path(surface, 0.5 / float(lam_max), start, 6)
+    calm = surfaces.descent_path(surface, 0.5 / float(lam_max), start, 6)
     along = [(p[0] - best[0]) * v[0] + (p[1] - best[1]) * v[1] for p in calm]
     assert all(a * b > 0 for a, b in zip(along, along[1:]))
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
 def test_optimizer_paths_reach_the_minimum(name):
-    surface = symbolic.line_fit_surface()
+    surface = surfaces.line_fit_surface()
     lr = {"sgd": 0.2, "momentum": 0.02, "adam": 0.05}[name]
-    path = symbolic.optimizer_path(surface, name, lr, (-1.0, 4.0), 600)
+    path = surfaces.optimizer_path(surface, name, lr, (-1.0, 4.0), 600)
     assert surface.loss_f(*path[-1]) - 0.05 < 1e-4
 
 
 def test_sgd_path_is_plain_descent():
-    surface = symbolic.line_fit_surface()
-    a = symbolic.optimizer_path(surface, "sgd", 0.1, (-1.0, 4.0), 20)
-    b = symbolic.descent_path(surface, 0.1, (-1.0, 4.0), 20)
+    surface = surfaces.line_fit_surface()
+    a = surfaces.optimizer_path(surface, "sgd", 0.1, (-1.0, 4.0), 20)
+    b = surfaces.descent_path(surface, 0.1, (-1.0, 4.0), 20)
     assert all(math.isclose(p, q, rel_tol=1e-12, abs_tol=1e-12) for u, v in zip(a, b) for p, q in zip(u, v))
     with pytest.raises(ValueError, match="optimizer"):
-        symbolic.optimizer_path(surface, "lion", 0.1, (0.0, 0.0), 1)
+        surfaces.optimizer_path(surface, "lion", 0.1, (0.0, 0.0), 1)
 
 
 def test_equation_renders_latex():

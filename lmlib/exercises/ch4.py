@@ -95,17 +95,17 @@ def _first_layer_gradient(answer: Any) -> tuple[bool, str]:
 
 def _fifth_point(rng: random.Random) -> dict[str, Any]:
     """Chapter 4's four line-fit points and a fifth point of the student's own."""
-    from ..symbolic import LINE_FIT_DATA
+    from ..surfaces import LINE_FIT_DATA
 
     return {"data": tuple(LINE_FIT_DATA) + ((rng.randint(4, 7), rng.randint(0, 9)),)}
 
 
 def _surface_call(p: dict[str, Any]) -> str:
-    return f"symbolic.line_fit_surface({list(p['data'])})"
+    return f"surfaces.line_fit_surface({list(p['data'])})"
 
 
 @register("4.3", answer="answer_4_3", points=1,
-          book={"data": ((0, 1), (1, 2), (2, 4), (3, 5), (4, 7))},  # symbolic.LINE_FIT_DATA + ((4, 7),)
+          book={"data": ((0, 1), (1, 2), (2, 4), (3, 5), (4, 7))},  # surfaces.LINE_FIT_DATA + ((4, 7),)
           variants=_fifth_point,
           describe=lambda p: (f"your fifth point is (x, t) = {p['data'][-1]}: build your surface with "
                               f"{_surface_call(p)}."),
@@ -113,7 +113,7 @@ def _surface_call(p: dict[str, Any]) -> str:
 def _divergence_threshold(answer: Any, p: dict[str, Any]) -> tuple[bool, str]:
     import sympy as sp
 
-    from ..symbolic import LINE_FIT_DATA, line_fit_surface
+    from ..surfaces import LINE_FIT_DATA, line_fit_surface
 
     value = _number(answer)
     lmin, lmax = sorted(line_fit_surface(p["data"]).hessian.eigenvals(), key=float)
