@@ -4,6 +4,7 @@ that records every request and console error, and the expectations read from the
 The book is ``_build/html`` (or $BOOK_HTML_DIR); it is built with ``jupyter-book build . -W -n --keep-going --all``
 if missing or if BOOK_REBUILD=1. Chromium is Debian's (``apt-get install chromium``), driven by Playwright;
 no browser is downloaded. Test artefacts (screenshots) go to ``_build/browser-test/`` (git-ignored).
+The fixtures are registered once, in tests/conftest.py, so every browser test shares one browser.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ TIMEOUT_MS = 60_000  # generous: the test machines are shared and often loaded
 PAGES = toc_files(include_root=True)
 CHAPTERS = [p for p in PAGES if p.startswith("chapters/")]
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 
 # ----------------------------------------------------------------- expectations
@@ -192,6 +192,7 @@ def base_url(html_dir: Path):
 
 @pytest.fixture(scope="session")
 def browser():
+    playwright_sync = pytest.importorskip("playwright.sync_api")
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
         msg = "system chromium not found (apt-get install -y chromium)"
@@ -270,9 +271,11 @@ class Visit:
 
     def wait(self, js: str, arg, what: str) -> None:
         """page.wait_for_function, failing with a readable message (and console errors)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         try:
             self.page.wait_for_function(js, arg=arg, timeout=TIMEOUT_MS)
-        except playwright_sync.TimeoutError:
+        except PlaywrightTimeout:
             raise AssertionError(
                 f"{what} not rendered within {TIMEOUT_MS} ms; console errors: {self.problems['console']}; "
                 f"external requests: {self.problems['external']}"

@@ -23,15 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bookbrowser import (  # noqa: F401  (fixtures)
-    PAGES,
-    ROOT,
-    Visit,
-    base_url,
-    browser,
-    expectations,
-    html_dir,
-)
+from bookbrowser import PAGES, ROOT, Visit, expectations
 
 _VISIBLE_TEXT_JS = """() => {
   const root = (document.querySelector('article') || document.body).cloneNode(true);

@@ -8,7 +8,9 @@ Per page, from its content:
 * MathJax only on pages with math, mermaid only on pages with a diagram;
 * no widget manager and no widget-state JSON anywhere (stored widgets are drawn at build time, widgets.py);
 * thebe's scripts only where "Live code" is offered (launch.py), and then the book's own launcher;
-* book.css and book.js (small: small-screen figures, table scrolling, figure descriptions) everywhere.
+* book.css and book.js (small: small-screen figures, table scrolling, figure descriptions) everywhere;
+* every other external script deferred (the theme's and its extensions' act on DOMContentLoaded), so
+  nothing but the stylesheets and one small options file stands between the page and its first paint.
 
 The search index and the FontAwesome script are left out of every page but the search page by the
 template in book/templates/layout.html.
@@ -139,6 +141,8 @@ def prune_page_assets(app: Sphinx, pagename: str, templatename: str, context: di
         if _is(js, body_starts="const THEBE_JS_URL") or name.endswith("sphinx-thebe.js"):
             continue  # sphinx-thebe's loader fetches thebe from a CDN; book_live.js replaces it
         keep.append(js)
+    if pagename != "search":  # the search page's inline scripts call doctools/searchtools as they load
+        keep = [_deferred(js) for js in keep]
     if features["plotly"]:
         # deferred: runs after parsing, before DOMContentLoaded (when the figures draw), in this order
         keep.append(_JavaScript(f"_static/{plotly_bundle(app, features)}", priority=200, defer="defer"))
@@ -149,6 +153,24 @@ def prune_page_assets(app: Sphinx, pagename: str, templatename: str, context: di
         keep.append(_JavaScript("_static/book_live.js", priority=801, defer="defer"))
     scripts[:] = _dedupe_inline(keep)
     context["book_features"] = features
+
+
+# Scripts that must run as the parser reaches them: an inline script right after this one uses what it defines.
+PARSER_SCRIPTS = ("documentation_options.js",)
+
+
+def _deferred(js: _JavaScript) -> _JavaScript:
+    """``js`` with ``defer`` if it is an external classic script that blocks parsing (and so the first paint).
+
+    Every such script of the theme and its extensions (doctools, copybutton, togglebutton, design tabs, the
+    theme's own) only acts on DOMContentLoaded, which deferred scripts still precede, in the same order.
+    """
+    attrs = js.attributes
+    if not js.filename or attrs.get("defer") or attrs.get("async") or attrs.get("type") == "module":
+        return js
+    if str(js.filename).endswith(PARSER_SCRIPTS):
+        return js
+    return _JavaScript(js.filename, priority=js.priority, **{**attrs, "defer": "defer"})
 
 
 def _dedupe_inline(scripts: list[_JavaScript]) -> list[_JavaScript]:

@@ -45,7 +45,22 @@
     var shown = (spec.data || []).filter(function (t) { return t.showlegend !== false; });
     L.autosize = true;
     delete L.width;
-    if (width >= SMALL) return L;
+    if (width >= SMALL) {
+      // a title longer than the figure is wide is wrapped, and the figure makes room for its lines
+      if (L.title) {
+        var tw = typeof L.title === "string" ? { text: L.title } : L.title;
+        var size = (tw.font && tw.font.size) || 17;
+        var plain = (tw.text || "").replace(/<br\s*\/?>/gi, "\n").replace(/<[^>]+>/g, "");
+        var longest = Math.max.apply(null, plain.split("\n").map(function (x) { return x.length; }));
+        if (longest * size * 0.56 > width - 40) {
+          tw.text = wrapText(tw.text, width - 40, size);
+          tw.yref = "paper"; tw.y = 1; tw.yanchor = "bottom"; tw.automargin = true;
+          tw.pad = Object.assign({ b: 10 }, tw.pad);
+          L.title = tw;
+        }
+      }
+      return L;
+    }
     var lines = 0;
     if (L.title) {
       var t = typeof L.title === "string" ? { text: L.title } : L.title;
@@ -107,6 +122,9 @@
         var axis = Object.assign({}, L[key]);
         axis.automargin = true;
         axis.tickfont = fontOf({ font: axis.tickfont }, 10);
+        if (axis.type === "log" && axis.dtick == null && axis.tickvals == null) {
+          axis.dtick = 1; // powers of ten only: the small 2 and 5 between them would be unreadable
+        }
         if (axis.title) {
           var at = typeof axis.title === "string" ? { text: axis.title } : Object.assign({}, axis.title);
           at.font = fontOf(at, 11);
