@@ -94,3 +94,12 @@ def test_ignored_output_cells_say_why():
                 assert "# nbval-ignore-output:" in cell.source, (
                     f"{path.name}: a cell skips output comparison without saying why:\n{cell.source[:200]}"
                 )
+
+
+def test_binder_renders_myst():
+    """Binder's JupyterLab renders the chapters' MyST markup (exercises, {ref}, {term}) instead of raw text."""
+    import yaml
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    names = [d.split(">")[0].split("=")[0].strip() for d in env["dependencies"] if isinstance(d, str)]
+    assert "jupyterlab-myst" in names and "jupyterlab" in names
