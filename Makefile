@@ -14,7 +14,7 @@ PIP := $(PYTHON) -m pip
 TORCH_SPEC ?= torch==2.13.0
 JB_BUILD := jupyter-book build . -W -n --keep-going
 export BOOK_REPOSITORY_URL BOOK_REPOSITORY_BRANCH
-BROWSER_TESTS := tests/test_book_browser.py tests/test_book_browser_layout.py tests/test_book_browser_speed.py \
+BROWSER_TESTS := tests/test_book_ext.py tests/test_book_browser.py tests/test_book_browser_layout.py tests/test_book_browser_speed.py \
 	tests/test_book_browser_launch.py
 
 .PHONY: setup setup-lib setup-book setup-browser assets book test test-lib test-notebooks test-browser execute \
@@ -41,7 +41,8 @@ book: assets
 	$(JB_BUILD) --all
 
 test-lib: setup-lib
-	$(PYTHON) -m pytest tests --ignore-glob='tests/test_book_browser*.py' --ignore=tests/test_chapter_controls.py
+	$(PYTHON) -m pytest tests --ignore-glob='tests/test_book_browser*.py' --ignore=tests/test_chapter_controls.py \
+		--ignore=tests/test_book_ext.py
 
 # nbval compares every chapter's stored outputs; then every widget control is driven in a kernel after Run All.
 test-notebooks: setup-book

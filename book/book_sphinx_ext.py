@@ -3,4 +3,4 @@
 Everything lives in the ``bookext`` package next to this file; see its docstring.
 """
 
-from bookext import setup  # noqa: F401
+from bookext.extension import setup  # noqa: F401

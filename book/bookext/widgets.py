@@ -110,6 +110,7 @@ class WidgetRenderer:
     # ------------------------------------------------------------------ views
     def render(self, model_id: str, depth: int = 0) -> Rendered:
         """The HTML of the view of ``model_id`` (and of its children)."""
+        model_id = model_id[len(_MODEL_REF):] if isinstance(model_id, str) and model_id.startswith(_MODEL_REF) else model_id
         model = self._model(model_id)
         if model is None or depth > 50:
             return Rendered('<div class="bw-missing">(a widget whose state was not saved)</div>')
@@ -163,7 +164,10 @@ class WidgetRenderer:
             icon = state.get("icon") or ""
             glyph = f'<i class="fa-solid fa-{_e(icon)}" aria-hidden="true"></i> ' if icon else ""
             text = _e(state.get("description") or state.get("tooltip") or "")
-            control = f'<button type="button" class="bw-button bw-button-{_e(style)}" {common}>{glyph}{text}</button>'
+            colour = self._widget_style(state).get("button_color")
+            paint = f' style="background:{_e(colour)}"' if colour else ""
+            control = (f'<button type="button" class="bw-button bw-button-{_e(style)}"{paint} {common}>'
+                       f'{glyph}{text}</button>')
             return Rendered(f'<div class="bw-control bw-disabled"{self._style_attr(state)}>{control}</div>',
                             [f"button {state.get('description') or state.get('tooltip') or ''}".strip()])
         else:
@@ -179,7 +183,7 @@ class WidgetRenderer:
             import math
 
             base = state.get("base", 10.0)
-            position = math.log(value, base) if isinstance(value, (int, float)) and value > 0 else lo
+            position = round(math.log(value, base), 6) if isinstance(value, (int, float)) and value > 0 else lo
             shown = _d3_format(value, state.get("readout_format"), ".3g")
         elif name in ("SelectionSliderModel", "SelectionRangeSliderModel"):
             labels = state.get("_options_labels") or []
