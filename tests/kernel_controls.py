@@ -137,29 +137,45 @@ def _book_wait(condition, timeout):
     return False
 
 
-def _book_act(w, state=None, click=False, timeout=120.0):
-    """Send a change or a click; if it starts threads, let them show something, stop them, and wait.
+def _book_settle(quiet=1.0, timeout=60.0):
+    """Wait until the widgets stop changing for ``quiet`` seconds."""
+    last, still, end = _book_snapshot(None), 0.0, _time.time() + timeout
+    while _time.time() < end:
+        _time.sleep(0.2)
+        now = _book_snapshot(None)
+        still = still + 0.2 if now == last else 0.0
+        last = now
+        if still >= quiet:
+            return True
+    return False
 
-    Returns (error text or None, threads started).
-    """
+
+def _book_act(w, state=None, click=False, timeout=180.0):
+    """Send a change or a click. If it starts a run (a button's enabled state flips, as Train/Stop do),
+    let the run show something, press the button it enabled (Stop), and wait for it to end; then wait
+    until the widgets stop changing. Returns the error text, or None."""
     from ipywidgets import Button
 
-    before_threads = set(_threading.enumerate())
-    disabled_before = {b: b.disabled for b in _book_widgets().values() if isinstance(b, Button)}
+    buttons = {b: b.disabled for b in _book_widgets().values() if isinstance(b, Button)}
     shot = _book_snapshot(None)
+
+    def flipped():
+        return [b for b, was in buttons.items() if b.disabled != was]
+
     try:
         _book_send(w, state, click)
     except Exception:  # noqa: BLE001 - this is what the test looks for
-        return _traceback.format_exc(limit=3), False
-    started = [t for t in _threading.enumerate() if t not in before_threads]
-    if started:
-        _book_wait(lambda: _book_snapshot(None) != shot, 30)  # it shows something first
-        for b, was in disabled_before.items():  # then the button the run enabled (Stop) stops it
-            if was and not b.disabled:
+        return _traceback.format_exc(limit=3)
+    _book_wait(lambda: flipped() or _book_snapshot(None) != shot, 3)
+    if flipped():  # a run in progress
+        _book_wait(lambda: _book_snapshot(None) != shot, 30)
+        for b in flipped():
+            if buttons[b] and not b.disabled:  # enabled by the run: Stop
                 _book_send(b, click=True)
-        for t in started:
-            t.join(timeout)
-    return None, bool(started)
+        if not _book_wait(lambda: not flipped(), timeout):
+            return f"the run started by {getattr(w, 'description', w)!r} did not end within {timeout:.0f} s"
+    _book_settle()
+    return None
 
 
 def _book_drive(model_name, description):
@@ -205,21 +221,21 @@ def _book_drive(model_name, description):
                             pressed.append(True)
                     helper = _threading.Thread(target=press_when_enabled, daemon=True)
                     helper.start()
-                    error, _ = _book_act(trigger, click=True)
+                    error = _book_act(trigger, click=True)
                     helper.join(70)
                     if not pressed:
                         error = error or "it never became enabled"
                 else:
-                    error, _ = _book_act(w, click=True)
+                    error = _book_act(w, click=True)
             else:
-                error, _ = _book_act(w, {key: value})
+                error = _book_act(w, {key: value})
             changed = _book_snapshot(w) != before
             followed = None
             if not changed and error is None:
                 action = _book_smallest_box_with_button(w)
                 if action is not None and action is not w:
                     followed = action.description
-                    error, _ = _book_act(action, click=True)
+                    error = _book_act(action, click=True)
                     changed = _book_snapshot(w) != before
             shown = [e for e in _book_errors_in_outputs() if e not in errors_before]
             tried.append({"value": repr(value) if key != "click" else "click", "changed": changed,
