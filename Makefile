@@ -17,8 +17,8 @@ export BOOK_REPOSITORY_URL BOOK_REPOSITORY_BRANCH
 BROWSER_TESTS := tests/test_book_ext.py tests/test_book_browser.py tests/test_book_browser_layout.py tests/test_book_browser_speed.py \
 	tests/test_book_browser_launch.py
 
-.PHONY: setup setup-lib setup-book setup-browser assets book test test-lib test-notebooks test-browser execute \
-	sync-repo clean
+.PHONY: setup setup-lib setup-book setup-browser setup-sandbox assets book test test-lib test-notebooks test-browser \
+	execute sync-repo clean compat
 
 setup-lib:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install --progress-bar off "$(TORCH_SPEC)"
@@ -34,13 +34,17 @@ setup-browser:
 	fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || apt-get install -y --no-install-recommends fonts-wqy-microhei \
 		|| { apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei; }
 
+# Debian's bubblewrap: each graded submission runs in its own sandbox (lmlib.exercises grade; its tests).
+setup-sandbox:
+	command -v bwrap >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends bubblewrap; }
+
 assets: setup-book
 	$(PYTHON) book/fetch_assets.py
 
 book: assets
 	$(JB_BUILD) --all
 
-test-lib: setup-lib
+test-lib: setup-lib setup-sandbox
 	$(PYTHON) -m pytest tests --ignore-glob='tests/test_book_browser*.py' --ignore=tests/test_chapter_controls.py \
 		--ignore=tests/test_book_ext.py
 
@@ -60,6 +64,11 @@ execute: setup-book
 
 sync-repo:
 	$(PYTHON) book/sync_repo_url.py
+
+# Not part of `make test`: lmlib's tests and the chapters on every Python 3.10-3.13 found (pyenv), each in a
+# fresh venv; prints a table. COMPAT_ARGS=--download-torch fetches PyPI's torch where no local wheel fits.
+compat:
+	$(PYTHON) scripts/compat.py $(COMPAT_ARGS)
 
 clean:
 	rm -rf _build

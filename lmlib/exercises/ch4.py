@@ -1,11 +1,12 @@
-"""Checks for chapter 4: the mathematical model."""
+"""Exercises of chapter 4: the mathematical model."""
 
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
-from ._core import _grade, _number, register
+from ._core import _grade, _number, register, register_written
 
 
 def _sympy_answer(answer: Any, names: dict[str, Any]) -> Any:
@@ -33,7 +34,8 @@ def _is_zero(expr: Any) -> bool:
     return sp.simplify(expr) == 0
 
 
-@register("4.1")
+@register("4.1", kind="expression", answer="answer_4_1", points=1,
+          solution=lambda p: "sp.exp(z) / (1 + sp.exp(z))")
 def _softplus_derivative(answer: Any) -> tuple[bool, str]:
     import sympy as sp
 
@@ -49,10 +51,12 @@ def _softplus_derivative(answer: Any) -> tuple[bool, str]:
                        "has derivative u' = e^z.")
     if _is_zero(expr - sp.exp(z)):
         return False, "you kept only the inside's derivative e^z; the outer ln contributes the factor 1/(1 + e^z)."
-    return False, "not yet: sympy.simplify(answer - truth) is not 0. Try sympy.diff(sympy.log(1 + sympy.exp(z)), z)."
+    return False, ("not yet: your expression differs from the derivative. Write ln(1 + e^z) as ln(u) with "
+                   "u = 1 + e^z and apply the chain rule.")
 
 
-@register("4.2")
+@register("4.2", kind="expression", answer="answer_4_2", points=2,
+          solution=lambda p: "(yhat - y) * w * h * (1 - h) * x")
 def _first_layer_gradient(answer: Any) -> tuple[bool, str]:
     import sympy as sp
 
@@ -81,13 +85,22 @@ def _first_layer_gradient(answer: Any) -> tuple[bool, str]:
     return False, "not yet: write dL/dW1_jk as (dL/da2)(da2/dh_j)(dh_j/da_j)(da_j/dW1_jk) and multiply the four."
 
 
-@register("4.3")
-def _divergence_threshold(answer: Any) -> tuple[bool, str]:
+def _line_fit_data(rng: random.Random) -> dict[str, Any]:
+    xs = sorted(rng.sample(range(0, 7), 4))
+    return {"data": tuple((x, rng.randint(0, 8)) for x in xs)}
+
+
+@register("4.3", answer="answer_4_3", points=1, book={"data": ((0, 1), (1, 2), (2, 4), (3, 5))},
+          variants=_line_fit_data,
+          describe=lambda p: (f"your data points (x, t) are {list(p['data'])}: build your surface with "
+                              f"symbolic.line_fit_surface({list(p['data'])})."),
+          solution=lambda p: f"float(2 / max(symbolic.line_fit_surface({list(p['data'])}).hessian.eigenvals(), key=float))")
+def _divergence_threshold(answer: Any, p: dict[str, Any]) -> tuple[bool, str]:
     import sympy as sp
 
     from ..symbolic import line_fit_surface
 
-    surface = line_fit_surface()
+    surface = line_fit_surface(p["data"])
     eigen = sorted(surface.hessian.eigenvals(), key=float)
     lmin, lmax = eigen[0], eigen[-1]
     value = _number(answer)
@@ -103,12 +116,18 @@ def _divergence_threshold(answer: Any) -> tuple[bool, str]:
     return _grade(value, float(2 / lmax), 1e-4, right, mistakes, otherwise)
 
 
-@register("4.4")
-def _summed_loss_learning_rate(answer: Any) -> tuple[bool, str]:
+def _batch_and_rate(rng: random.Random) -> dict[str, Any]:
+    return {"batch": rng.choice((8, 16, 24, 32, 48, 64, 100, 128)), "lr": rng.choice((0.01, 0.02, 0.05, 0.1, 0.2, 0.3))}
+
+
+@register("4.4", answer="answer_4_4", points=1, book={"batch": 32, "lr": 0.1}, variants=_batch_and_rate,
+          describe=lambda p: f"the batch has {p['batch']} examples and the mean loss trained well at learning rate {p['lr']}.",
+          solution=lambda p: f"{p['lr']} / {p['batch']}")
+def _summed_loss_learning_rate(answer: Any, p: dict[str, Any]) -> tuple[bool, str]:
     import torch
 
     value = _number(answer)
-    batch, lr = 32, 0.1
+    batch, lr = p["batch"], p["lr"]
     gen = torch.Generator().manual_seed(0)
     x, t = torch.randn(batch, 3, generator=gen, dtype=torch.float64), torch.randn(batch, generator=gen, dtype=torch.float64)
 
@@ -124,6 +143,12 @@ def _summed_loss_learning_rate(answer: Any) -> tuple[bool, str]:
     if math.isclose(value, lr * batch, rel_tol=1e-6):
         return False, "you multiplied by N; the summed loss already has an N times larger gradient, so divide."
     if math.isclose(value, lr, rel_tol=1e-6):
-        return False, "the same rate would take steps N = 32 times larger with the summed loss."
-    ratio = float(step("sum", value).norm() / target.norm()) if value > 0 else float("nan")
-    return False, f"with lr = {value:g} the steps are {ratio:.3g} times those of the mean loss at lr {lr}; make them equal."
+        return False, f"the same rate would take steps N = {batch} times larger with the summed loss."
+    if value <= 0:
+        return False, "a learning rate is positive: it scales a step against the gradient."
+    larger = float(step("sum", value).norm()) > float(target.norm())
+    return False, (f"with your rate the summed loss takes {'larger' if larger else 'smaller'} steps than the mean loss "
+                   "at its rate: relate the gradient of a sum over the batch to the gradient of its mean.")
+
+
+register_written("4.5", points=2)
