@@ -13,7 +13,7 @@ pytest.importorskip("sphinx")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book"))
 
-from bookext import a11y, assets, widgets  # noqa: E402
+from bookext import a11y, assets, remarks, widgets  # noqa: E402
 
 
 def _model(name, module="@jupyter-widgets/controls", **state):
@@ -141,3 +141,40 @@ def test_every_figure_in_the_chapters_draws_with_the_small_bundle():
                 assert types is not None, f"{path.name}: a figure not made by lmlib.plotting"
                 found |= types
     assert found <= assets.CARTESIAN_TRACES, found - assets.CARTESIAN_TRACES
+
+
+# ----------------------------------------------------------------- test remarks out of the shown code
+def test_a_test_remark_leaves_the_code_and_keeps_its_reason():
+    source = ("# nbval-ignore-output: losses vary in the last digits with the CPU;\n"
+              "# the assertions check what matters.\n# a comment about the code\nx = 1")
+    reason, code = remarks.split_remark(source)
+    assert reason == "losses vary in the last digits with the CPU; the assertions check what matters."
+    assert code == "# a comment about the code\nx = 1"
+    assert remarks.split_remark("# timings vary\nx = 1") == (None, "# timings vary\nx = 1")
+    one_line = remarks.split_remark("# nbval-ignore-output: the sizes depend on the versions installed\nimport os")
+    assert one_line == ("the sizes depend on the versions installed", "import os")
+
+
+def test_move_remarks_changes_only_code_cells():
+    from docutils import nodes
+    from docutils.utils import new_document
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+
+    doc = new_document("page", get_default_settings(Parser))
+    code = "# nbval-ignore-output: timings depend on the machine.\nprint(1)"
+    cell = nodes.container(classes=["cell"], cell_metadata={})
+    cell_input = nodes.container(classes=["cell_input"])
+    cell_input += nodes.literal_block(code, code)
+    cell += cell_input
+    by_metadata = nodes.container(classes=["cell"], cell_metadata={"nbval-ignore-output": "the time varies"})
+    other_input = nodes.container(classes=["cell_input"])
+    other_input += nodes.literal_block("print(2)", "print(2)")
+    by_metadata += other_input
+    prose = nodes.literal_block(code, code)  # a code block in prose is left alone
+    doc += [cell, by_metadata, prose]
+    assert remarks.move_remarks(doc) == 2
+    assert cell_input.children[1].astext() == "print(1)" and cell_input.children[1].rawsource == "print(1)"
+    assert "Timings depend on the machine." in cell_input.children[0].astext()
+    assert "The time varies" in other_input.children[0].astext()
+    assert prose.astext() == code

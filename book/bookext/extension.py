@@ -7,6 +7,8 @@ meets it.
   mermaid), and never a widget manager.
 * ``widgets``: stored ipywidgets drawn at build time, inputs disabled with a note and links to run them.
 * ``a11y``: ``lang="zh"`` on Chinese text, text descriptions of diagrams.
+* ``remarks``: a cell's ``# nbval-ignore-output:`` remark (about the tests) shown as one collapsed line
+  above its code instead of in it.
 
 book/static/book.css and book.js do the rest in the browser (small screens, tables, figure descriptions).
 """
@@ -20,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from docutils import nodes
 from sphinx.application import Sphinx
 
-from . import a11y, assets, launch, widgets
+from . import a11y, assets, launch, remarks, widgets
 
 
 @lru_cache(maxsize=32)
@@ -71,6 +73,10 @@ def describe_diagrams(app: Sphinx, doctree: nodes.document, docname: str) -> Non
     a11y.describe_diagrams(doctree)
 
 
+def move_test_remarks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    remarks.move_remarks(doctree)
+
+
 def finish(app: Sphinx, exception: Exception | None) -> None:
     """build-finished: lang="zh" on Chinese text; downloadable notebooks name this build's repository."""
     if exception is not None or app.builder.format != "html":
@@ -86,6 +92,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", assets.check_vendored)
     app.connect("doctree-resolved", draw_widgets)
     app.connect("doctree-resolved", describe_diagrams)
+    app.connect("doctree-resolved", move_test_remarks)
     app.connect("doctree-resolved", drop_thebe_config, priority=900)
     app.connect("html-page-context", assets.prune_page_assets, priority=900)
     app.connect("build-finished", finish)
