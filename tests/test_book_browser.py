@@ -276,9 +276,11 @@ def test_no_link_to_a_placeholder_or_to_launch_services_without_a_repository(htm
         for url in re.findall(r'REPOSITORY = \\?"([^"\\]*)\\?"', text):
             if url and is_placeholder(url):
                 problems.append(f"{path.name}: set-up cell installs from {url}")
-        if repo is None:
-            for marker in ("colab.research.google.com", "mybinder.org", "btn-launch-thebe", "dropdown-launch-buttons",
-                           "book_live.js"):
+        if repo is None:  # no launch link (prose may still name the services, e.g. chapter 7's table)
+            for url in re.findall(r"""(?:href|src|action)=["']?(https?://[^"'\s>]+)""", text):
+                if re.match(r"https?://(colab\.research\.google\.com/github|mybinder\.org/v2)/", url):
+                    problems.append(f"{path.name}: launch link {url} without a configured repository")
+            for marker in ("btn-launch-thebe", "dropdown-launch-buttons", "book_live.js"):
                 if marker in text:
                     problems.append(f"{path.name}: {marker} without a configured repository")
     assert not problems, problems
