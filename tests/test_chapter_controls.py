@@ -67,10 +67,14 @@ class _Kernel:
                                      resources={"metadata": {"path": str(path.parent)}})
         self._context = self.client.setup_kernel()
         self._context.__enter__()
-        for index, cell in enumerate(self.nb.cells):  # Run All
-            if cell.cell_type == "code":
-                self.client.execute_cell(cell, index)
-        self.run(HARNESS)
+        try:
+            for index, cell in enumerate(self.nb.cells):  # Run All
+                if cell.cell_type == "code":
+                    self.client.execute_cell(cell, index)
+            self.run(HARNESS)
+        except BaseException:
+            self.close()  # no kernel left running
+            raise
 
     def run(self, source: str) -> str:
         cell = nbformat.v4.new_code_cell(source)
@@ -85,12 +89,19 @@ class _Kernel:
 @pytest.fixture(scope="module")
 def kernels():
     current: dict[str, _Kernel] = {}
+    failed: dict[str, str] = {}  # a chapter whose Run All failed is not run again for each of its controls
 
     def get(chapter: str) -> _Kernel:
+        if chapter in failed:
+            pytest.fail(f"{chapter}: Run All failed earlier in this session: {failed[chapter]}")
         if chapter not in current:
             for other in list(current):  # one chapter's kernel at a time
                 current.pop(other).close()
-            current[chapter] = _Kernel(chapter)
+            try:
+                current[chapter] = _Kernel(chapter)
+            except Exception as err:  # noqa: BLE001 - reported for each of the chapter's controls
+                failed[chapter] = f"{type(err).__name__}: {str(err)[:300]}"
+                raise
         return current[chapter]
 
     yield get
