@@ -245,6 +245,22 @@ def test_no_output_shows_raw_html(visits, docname):
     assert not tags, f"outputs show HTML tags as text: {tags[:10]}"
 
 
+# Chapter 5's last dashboard cell demonstrates invalid settings (embedding 30 with 4 heads), so the stored
+# snapshot, which the static page draws, shows that message instead of a trained model. The fix is in the
+# chapter (demonstrate on a second dashboard, or end on valid settings and a finished run), for its next pass.
+ERROR_STATE_IN_CHAPTER = {"chapters/05_project_practice": "chapter 5's stored dashboard ends on invalid settings"}
+
+
+@pytest.mark.parametrize("docname", [
+    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=ERROR_STATE_IN_CHAPTER[d]))
+    if d in ERROR_STATE_IN_CHAPTER else d for d in PAGES])
+def test_stored_widgets_do_not_show_an_error_state(visits, docname):
+    shown = visits(docname).page.evaluate(
+        "() => [...document.querySelectorAll('.book-widget-body')].map(e => e.innerText).join('\\n')")
+    errors = re.findall(r"(?:Cannot train|Traceback|Error:|[A-Za-z]+Error\b)[^\n]{0,80}", shown)
+    assert not errors, f"a stored widget shows an error state: {errors[:5]}"
+
+
 @pytest.mark.parametrize("docname", PAGES)
 def test_unanswered_exercise_checks_are_not_failures(visits, docname):
     page = visits(docname).page
