@@ -7,8 +7,9 @@ observers run as they do in Jupyter, where ipywidgets catches an exception in on
 logged warning or error, every exception in a thread and every error shown in an Output widget is
 collected. A change counts when any other widget's state changes (an Output's figure, an HTML readout, a
 status line). A control whose change alone shows nothing (a dashboard's setting) is followed by a press of
-the action button in the same box (Train), as a reader would do; a run that starts a thread is stopped by
-the button it enables (Stop) once it has shown something, and waited for.
+the action button in the same box (Train), as a reader would do; a button that does nothing while the text
+box beside it is empty (Send) is pressed again after typing into that box; a run that starts a thread is
+stopped by the button it enables (Stop) once it has shown something, and waited for.
 """
 
 import json as _json
@@ -107,9 +108,9 @@ def _book_values(w):
     return []
 
 
-def _book_smallest_box_with_button(w):
-    """The action button in the smallest box that holds ``w`` and an enabled button (e.g. Train)."""
-    from ipywidgets import Box, Button
+def _book_nearest(w, wanted):
+    """The first widget for which ``wanted`` holds in the smallest box that holds ``w`` and such a widget."""
+    from ipywidgets import Box
 
     def descendants(box):
         for child in box.children:
@@ -122,10 +123,24 @@ def _book_smallest_box_with_button(w):
         if not isinstance(box, Box):
             continue
         inside = list(descendants(box))
-        buttons = [b for b in inside if isinstance(b, Button) and not b.disabled]
-        if w in inside and buttons and (best is None or len(inside) < best[0]):
-            best = (len(inside), buttons[0])
+        found = [x for x in inside if x is not w and wanted(x)]
+        if w in inside and found and (best is None or len(inside) < best[0]):
+            best = (len(inside), found[0])
     return best[1] if best else None
+
+
+def _book_smallest_box_with_button(w):
+    """The action button in the smallest box that holds ``w`` and an enabled button (e.g. Train)."""
+    from ipywidgets import Button
+
+    return _book_nearest(w, lambda x: isinstance(x, Button) and not x.disabled)
+
+
+def _book_empty_text_beside(button):
+    """An empty text box in the smallest box with ``button`` (a message box beside its Send), or None."""
+    from ipywidgets import Text, Textarea
+
+    return _book_nearest(button, lambda x: isinstance(x, (Text, Textarea)) and not x.disabled and not x.value)
 
 
 def _book_wait(condition, timeout):
@@ -231,6 +246,12 @@ def _book_drive(model_name, description):
                 error = _book_act(w, {key: value})
             changed = _book_snapshot(w) != before
             followed = None
+            if not changed and error is None and key == "click":  # Send with an empty message box
+                text = _book_empty_text_beside(w)
+                if text is not None:  # type first, as a reader would (the click syncs the box, then fires)
+                    followed = f"typed into {text.description!r}"
+                    error = _book_act(text, {"value": _book_values(text)[0][1]}) or _book_act(w, click=True)
+                    changed = _book_snapshot(w) != before
             if not changed and error is None:
                 action = _book_smallest_box_with_button(w)
                 if action is not None and action is not w:
