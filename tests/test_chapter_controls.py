@@ -26,11 +26,7 @@ CONTROL_MODELS = {
     "SelectModel", "RadioButtonsModel", "ToggleButtonsModel", "CheckboxModel", "ToggleButtonModel", "ButtonModel",
 }
 # Known defects in the chapters, each to be fixed there (the test then XPASSes, and the mark must go).
-KNOWN_BROKEN = {
-    ("04_mathematical_model", "FloatLogSliderModel", "learning rate"):
-        "the slider's callback reads the global `w`, which exercise 4.2's cell rebinds to a sympy symbol "
-        "(KeyError: w after Run All); issue 8 fixes the chapter",
-}
+KNOWN_BROKEN: dict[tuple[str, str, str], str] = {}
 
 
 def controls() -> list:
