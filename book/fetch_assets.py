@@ -12,11 +12,13 @@ file matches the pins; ``--force`` refetches.
 
 Layout (book/static_vendor is in html_static_path, so it lands in _static/):
 
-    _static/vendored/mathjax/tex-mml-chtml.js   (+ fonts and lazy components)
-    _static/vendored/requirejs/require.js
-    _static/vendored/html-manager/embed-amd.js  (+ FontAwesome files it uses)
+    _static/vendored/mathjax/tex-mml-chtml.js    (+ fonts and lazy components)
     _static/vendored/mermaid/mermaid.esm.min.mjs (+ chunks/mermaid.esm.min/)
-    _static/vendored/plotly/plotly.min.js
+    _static/vendored/plotly/plotly-cartesian.min.js  (1.5 MB: the bundle most pages load)
+    _static/vendored/plotly/plotly.min.js        (4.8 MB: only for pages with other trace types)
+    _static/vendored/thebe/index.js              (+ its chunks and CSS: "Live code", loaded on click)
+
+No widget manager: stored widgets are drawn at build time (book/bookext/widgets.py).
 """
 
 from __future__ import annotations
@@ -42,29 +44,31 @@ NPM_PINS: dict[str, tuple[str, str]] = {
         "3.2.2",
         "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
     ),
-    "requirejs": (
-        "2.3.8",
-        "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
-    ),
-    "@jupyter-widgets/html-manager": (
-        "1.0.15",
-        "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-    ),
     "mermaid": (
         "11.12.1",
         "sha512-UlIZrRariB11TY1RtTgUWp65tphtBv4CSq7vyS2ZZ2TgoMjs2nloq+wFqxiwcxlhHUvs7DPGgMjs2aeQxz5h9g==",
+    ),
+    # plotly.js's cartesian bundle, the same plotly.js version as the plotly Python package pinned in
+    # book/requirements.txt bundles (the figures' JSON is written for it).
+    "plotly.js-cartesian-dist-min": (
+        "4.1.1",
+        "sha512-o8GrFeusncwBIxbBynRJpY4pkgVB6caM+JLpwrLYbbsO7dZ8FJ+SVN2Fr+L7kiG/Z6w4P5O0Jus/Qr5EefHVeg==",
+    ),
+    # thebe ("Live code"): loaded from the book's assets when a reader clicks it, never from a CDN.
+    "thebe": (
+        "0.9.3",
+        "sha512-Rb/7kVhtlffXra3kIe7OuIGE7awsm2/fGWxw21DiNfnWLnUQiDl9AWqYdshPwZPG/5DzLpsJRPix2xtCPtJmQQ==",
     ),
 }
 
 # files _config.yml points at (relative to DEST)
 KEY_FILES = (
     "mathjax/tex-mml-chtml.js",
-    "requirejs/require.js",
-    "html-manager/embed-amd.js",
     "mermaid/mermaid.esm.min.mjs",
+    "plotly/plotly-cartesian.min.js",
     "plotly/plotly.min.js",
+    "thebe/index.js",
 )
-FONT_SUFFIXES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
 
 
 def _pick_mathjax(rel: str) -> str | None:
@@ -86,17 +90,16 @@ def _pick_mathjax(rel: str) -> str | None:
     return sub
 
 
-def _pick_requirejs(rel: str) -> str | None:
-    return "require.js" if rel == "require.js" else None
+def _pick_plotly_cartesian(rel: str) -> str | None:
+    return "plotly-cartesian.min.js" if rel == "plotly-cartesian.min.js" else None
 
 
-def _pick_html_manager(rel: str) -> str | None:
-    if not rel.startswith("dist/"):
+def _pick_thebe(rel: str) -> str | None:
+    """thebe's webpack bundle: the entry point, its lazily loaded chunks and its CSS (no source maps)."""
+    if not rel.startswith("lib/") or "/" in rel[len("lib/"):]:
         return None
-    name = rel[len("dist/"):]
-    if "/" in name:
-        return None
-    if name == "embed-amd.js" or name.endswith(FONT_SUFFIXES):
+    name = rel[len("lib/"):]
+    if name.endswith((".js", ".css", ".woff", ".woff2", ".ttf", ".svg", ".LICENSE.txt")):
         return name
     return None
 
@@ -111,9 +114,9 @@ def _pick_mermaid(rel: str) -> str | None:
 
 PICKERS = {
     "mathjax": ("mathjax", _pick_mathjax),
-    "requirejs": ("requirejs", _pick_requirejs),
-    "@jupyter-widgets/html-manager": ("html-manager", _pick_html_manager),
     "mermaid": ("mermaid", _pick_mermaid),
+    "plotly.js-cartesian-dist-min": ("plotly", _pick_plotly_cartesian),
+    "thebe": ("thebe", _pick_thebe),
 }
 
 
@@ -183,8 +186,12 @@ def fetch(force: bool = False) -> None:
                     n += 1
             print(f"[fetch_assets] {name}@{version}: {n} files -> {DEST / subdir}")
     src, pjs = _plotly_js()
-    (DEST / "plotly").mkdir(parents=True)
+    (DEST / "plotly").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, DEST / "plotly" / "plotly.min.js")
+    small = NPM_PINS["plotly.js-cartesian-dist-min"][0]
+    if small != pjs:
+        print(f"[fetch_assets] warning: the cartesian bundle is plotly.js {small}, the plotly package bundles {pjs}; "
+              "pin the same version in NPM_PINS", file=sys.stderr)
     print(f"[fetch_assets] plotly.js {pjs} copied from {src}")
     STAMP.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 

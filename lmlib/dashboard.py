@@ -160,8 +160,11 @@ class Dashboard:
             "batch_size": w.BoundedIntText(value=s.batch_size, min=1, max=512, description="batch size", style=style),
             "steps": w.BoundedIntText(value=s.steps, min=1, max=100_000, description="steps", style=style),
         }
-        self.train_button = w.Button(description="Train", button_style="success", icon="play")
-        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        # Darker than ipywidgets' own success/danger colours, so their white labels meet WCAG AA (5.1 and 6.0).
+        self.train_button = w.Button(description="Train", button_style="success", icon="play",
+                                     style={"button_color": "#1a7f37"})
+        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
+                                    style={"button_color": "#c21d2a"})
         self.status = w.HTML(value="Choose settings and press <b>Train</b>.")
         self.sample = w.HTML(value="")
         self.plot = LivePlot()

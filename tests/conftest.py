@@ -7,6 +7,9 @@ import torch
 
 from lmlib import models, tokenizers
 
+# The book's browser tests share one built book, one local server and one browser (tests/bookbrowser.py).
+from bookbrowser import base_url, browser, html_dir  # noqa: E402,F401
+
 TINY_TEXT = (
     "The quick brown fox jumps over the lazy dog. "
     "A language model predicts the next token from the ones before it.\n"

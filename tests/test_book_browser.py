@@ -1,228 +1,29 @@
-"""Open every page of the built book in headless Chromium and check it rendered.
+"""Open every page of the built book in headless Chromium and check what a reader meets.
 
-Uses ``_build/html`` (or $BOOK_HTML_DIR) if it exists; builds it with
-``jupyter-book build . -W -n --keep-going --all`` if missing or if
-BOOK_REBUILD=1. Serves it on 127.0.0.1 with
-http.server and, per page, checks:
+Per page (expected counts come from the chapters' sources, so new chapters are covered as they are added
+to _toc.yml):
 
-* no request leaves 127.0.0.1 (requests elsewhere are recorded and aborted);
-* no console error, uncaught page error, failed request or HTTP >= 400;
-* math was typeset by MathJax and no raw TeX delimiters remain;
-* every Plotly figure drew its SVG (and its slider, if it has one);
-* every stored ipywidget view was rendered from the saved widget state;
-* every mermaid diagram was rendered to an SVG.
+* it renders offline: no request leaves 127.0.0.1, no console error, failed request or HTTP error; math is
+  typeset; every plotly figure drew (and its slider); every stored widget was drawn; every diagram rendered;
+* no dead controls: every control in a cell's output either works without a kernel (a plotly slider
+  changes its figure when moved) or is disabled, with a note saying how to run it;
+* accessibility: figures and diagrams have text descriptions, Chinese text says lang="zh", coloured text
+  meets WCAG AA contrast;
+* no output shows raw HTML as text, exercise checks do not read as failures;
+* no page links to a placeholder host or, with no repository configured, to a launch service.
 
-Expected counts come from the source notebook / markdown, so the test keeps
-working as chapters are added to _toc.yml.
-
-Needs: playwright (Python) and a system Chromium (``apt-get install chromium``);
-no ``playwright install`` / browser download.
+Page weight and first paint: test_book_browser_speed.py; phone and desktop layout (with screenshots):
+test_book_browser_layout.py; launch links for a configured repository: test_book_browser_launch.py.
 """
 
 from __future__ import annotations
 
-import functools
-import http.server
-import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-import yaml
 
-from booktoc import toc_files
-
-ROOT = Path(__file__).resolve().parents[1]
-HTML = Path(os.environ.get("BOOK_HTML_DIR", ROOT / "_build" / "html")).resolve()
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 30_000
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
-
-
-# ----------------------------------------------------------------- expectations
-def _source(docname: str) -> Path:
-    for ext in (".ipynb", ".md"):
-        path = ROOT / f"{docname}{ext}"
-        if path.exists():
-            return path
-    raise FileNotFoundError(docname)
-
-
-_FENCE_RE = re.compile(r"^(```+|~~~+)\s*\{(\w[\w:-]*)\}", re.M)
-_MATH_RE = re.compile(r"\$\$|(?<![\\$])\$[^$\s][^$\n]*\$")
-
-
-def _expectations(docname: str) -> dict:
-    path = _source(docname)
-    markdown, plotly, sliders, widgets = [], 0, 0, 0
-
-    def count_figures(outputs) -> None:
-        nonlocal plotly, sliders
-        for out in outputs:
-            html = out.get("data", {}).get("text/html", "")
-            html = "".join(html) if isinstance(html, list) else html
-            plotly += html.count('class="plotly-graph-div')
-            sliders += len(re.findall(r'"sliders":\[\{', html))
-
-    if path.suffix == ".ipynb":
-        nb = json.loads(path.read_text())
-        for cell in nb["cells"]:
-            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            if cell["cell_type"] == "markdown":
-                markdown.append(src)
-                continue
-            count_figures(cell.get("outputs", []))
-            widgets += sum(WIDGET_VIEW in out.get("data", {}) for out in cell.get("outputs", []))
-        # figures inside ipywidgets Output widgets (e.g. a dashboard's live plot) render from the saved state
-        state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-        for model in state.values():
-            if model.get("model_name") == "OutputModel":
-                count_figures(model.get("state", {}).get("outputs", []))
-    else:
-        markdown.append(path.read_text())
-    text = "\n".join(markdown)
-    directives = [m.group(2) for m in _FENCE_RE.finditer(text)]
-    return {
-        "math": bool(_MATH_RE.search(text)),
-        "plotly": plotly,
-        "plotly_sliders": sliders,
-        "widgets": widgets,
-        "mermaid": directives.count("mermaid"),
-    }
-
-
-PAGES = toc_files(include_root=True)
-
-
-# ----------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def html_dir() -> Path:
-    if os.environ.get("BOOK_REBUILD") == "1" or not (HTML / "index.html").exists():
-        subprocess.run([sys.executable, str(ROOT / "book" / "fetch_assets.py")], check=True, cwd=ROOT)
-        jb = shutil.which("jupyter-book") or "jupyter-book"
-        subprocess.run([jb, "build", ".", "-W", "-n", "--keep-going", "--all"], check=True, cwd=ROOT)
-    return HTML
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    # Module scripts (mermaid's .mjs) need a JavaScript MIME type or Chromium
-    # refuses them; don't depend on the host's mime tables for that.
-    extensions_map = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".mjs": "text/javascript",
-        ".js": "text/javascript",
-        ".woff2": "font/woff2",
-    }
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture(scope="session")
-def base_url(html_dir: Path):
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(html_dir))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not exe:
-        msg = "system chromium not found (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)  # never skip silently in CI
-        pytest.skip(msg)
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-# -------------------------------------------------------------------------- tests
-def _is_local(url: str) -> bool:
-    parsed = urlparse(url)
-    if parsed.scheme in ("data", "blob", "about"):
-        return True
-    return parsed.hostname == "127.0.0.1"
-
-
-def _visit(browser, url: str):
-    """Load ``url``; return (page, context, problems, inflight requests), recording network/console."""
-    context = browser.new_context(service_workers="block")
-    page = context.new_page()
-    problems: dict[str, list[str]] = {"external": [], "console": [], "failed": [], "http": []}
-    inflight: set = set()
-
-    def route(r):
-        if _is_local(r.request.url):
-            r.continue_()
-        else:
-            r.abort()
-
-    context.route("**/*", route)
-    page.on("request", lambda req: None if _is_local(req.url) else problems["external"].append(req.url))
-    page.on("console", lambda msg: msg.type == "error" and problems["console"].append(f"{msg.text} @ {msg.location}"))
-    page.on("pageerror", lambda exc: problems["console"].append(f"pageerror: {exc}"))
-    page.on(
-        "requestfailed",
-        lambda req: _is_local(req.url) and problems["failed"].append(f"{req.url}: {req.failure}"),
-    )
-    page.on("response", lambda resp: resp.status >= 400 and problems["http"].append(f"{resp.status} {resp.url}"))
-    page.on("request", lambda req: inflight.add(req))
-    page.on("requestfinished", lambda req: inflight.discard(req))
-    page.on("requestfailed", lambda req: inflight.discard(req))
-    page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
-    return page, context, problems, inflight
-
-
-def _settle(page, inflight: set, quiet_ms: int = 500) -> None:
-    """Wait until no request has been in flight for ``quiet_ms``.
-
-    (Own bookkeeping instead of wait_for_load_state("networkidle"): with
-    Playwright 1.65 + Chromium 156 that call can hang after a "load" wait on
-    pages whose network went idle before the load event.)
-    """
-    quiet = 0
-    for _ in range(TIMEOUT_MS // 100):
-        page.wait_for_timeout(100)
-        quiet = quiet + 100 if not inflight else 0
-        if quiet >= quiet_ms:
-            return
-    raise AssertionError(f"network never settled: {[r.url for r in inflight]}")
-
-
-def _wait(page, problems, js: str, arg, what: str) -> None:
-    """page.wait_for_function, failing with a readable message (and console errors)."""
-    try:
-        page.wait_for_function(js, arg=arg, timeout=TIMEOUT_MS)
-    except playwright_sync.TimeoutError:
-        raise AssertionError(
-            f"{what} not rendered within {TIMEOUT_MS} ms; console errors: {problems['console']}; "
-            f"external requests: {problems['external']}"
-        ) from None
-
+from bookbrowser import PAGES, ROOT, Visit, expectations
 
 _VISIBLE_TEXT_JS = """() => {
   const root = (document.querySelector('article') || document.body).cloneNode(true);
@@ -232,62 +33,273 @@ _VISIBLE_TEXT_JS = """() => {
 }"""
 
 
+@pytest.fixture(scope="module")
+def visits(browser, base_url, html_dir):
+    """One visit per page, kept open for this module's tests (a page is loaded once)."""
+    opened: dict[str, Visit] = {}
+
+    def get(docname: str) -> Visit:
+        if docname not in opened:
+            assert (html_dir / f"{docname}.html").exists(), f"{docname}.html not built"
+            visit = Visit(browser, f"{base_url}/{docname}.html",
+                          allow_errors=())
+            opened[docname] = visit
+        return opened[docname]
+
+    yield get
+    for visit in opened.values():
+        visit.close()
+
+
 @pytest.mark.parametrize("docname", PAGES)
-def test_page_renders_offline(browser, base_url, html_dir, docname):
-    assert (html_dir / f"{docname}.html").exists(), f"{docname}.html not built"
-    expect = _expectations(docname)
-    page, context, problems, inflight = _visit(browser, f"{base_url}/{docname}.html")
-    try:
-        if expect["math"]:
-            _wait(page, problems, "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                  None, "MathJax")
-            page.evaluate("() => MathJax.startup.promise")
-            assert page.locator("mjx-container").count() > 0, "no MathJax output"
-            untypeset = page.evaluate(
-                "() => [...document.querySelectorAll('.math')]"
-                "        .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent)"
-            )
-            assert not untypeset, f"math not typeset: {untypeset}"
-            text = page.evaluate(_VISIBLE_TEXT_JS)
-            for raw in ("$$", "\\(", "\\[", "\\begin{", "\\frac"):
-                assert raw not in text, f"raw TeX {raw!r} left in page text"
+def test_page_renders_offline(visits, docname):
+    expect = expectations(docname)
+    visit = visits(docname)
+    page = visit.page
+    if expect["math"]:
+        visit.wait("() => window.MathJax && MathJax.startup && MathJax.startup.promise", None, "MathJax")
+        page.evaluate("() => MathJax.startup.promise")
+        assert page.locator("mjx-container").count() > 0, "no MathJax output"
+        untypeset = page.evaluate(
+            "() => [...document.querySelectorAll('.math')]"
+            "        .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent)"
+        )
+        assert not untypeset, f"math not typeset: {untypeset}"
+        text = page.evaluate(_VISIBLE_TEXT_JS)
+        for raw in ("$$", "\\(", "\\[", "\\begin{", "\\frac"):
+            assert raw not in text, f"raw TeX {raw!r} left in page text"
 
-        if expect["plotly"]:
-            _wait(page, problems, "n => [...document.querySelectorAll('.plotly-graph-div')]"
-                  "       .filter(d => d.querySelector('.main-svg')).length >= n",
-                  expect["plotly"], "Plotly figures")
-            plots = page.locator(".plotly-graph-div")
-            assert plots.count() == expect["plotly"]
-            for i in range(plots.count()):
-                assert plots.nth(i).locator(".main-svg").count() > 0, f"plotly figure {i} has no SVG"
-            assert page.locator(".js-plotly-plot .slider-container").count() == expect["plotly_sliders"]
+    if expect["plotly"]:
+        visit.wait("n => [...document.querySelectorAll('.plotly-graph-div')]"
+                   "       .filter(d => d.querySelector('.main-svg')).length >= n",
+                   expect["plotly"], "Plotly figures")
+        plots = page.locator(".plotly-graph-div")
+        assert plots.count() == expect["plotly"]
+        assert page.locator(".js-plotly-plot .slider-container").count() == expect["plotly_sliders"]
 
-        if expect["widgets"]:
-            _wait(page, problems, "n => document.querySelectorAll('.jupyter-widgets').length >= n",
-                  expect["widgets"], "ipywidgets")
-            # every stored view script got a rendered widget next to it
-            unrendered = page.evaluate(
-                """() => [...document.querySelectorAll(
-                       'script[type="application/vnd.jupyter.widget-view+json"]')]
-                     .filter(s => !s.parentElement.querySelector('.jupyter-widgets')).length"""
-            )
-            assert unrendered == 0, f"{unrendered} widget view(s) not rendered"
+    # every stored widget view is drawn as static HTML (book/bookext/widgets.py); none is left to a script
+    assert page.locator(".book-widget").count() == expect["widgets"]
+    assert page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count() == 0
+    assert page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count() == 0
 
-        diagrams = page.locator(".mermaid")
-        assert diagrams.count() >= expect["mermaid"]
-        for i in range(expect["mermaid"]):
-            diagrams.nth(i).scroll_into_view_if_needed()  # mermaid renders lazily when visible
-            _wait(page, problems, "i => document.querySelectorAll('.mermaid')[i].querySelector('svg')",
-                  i, f"mermaid diagram {i}")
+    diagrams = page.locator(".mermaid")
+    assert diagrams.count() >= expect["mermaid"]
+    for i in range(expect["mermaid"]):
+        diagrams.nth(i).scroll_into_view_if_needed()  # mermaid renders lazily when visible
+        visit.wait("i => document.querySelectorAll('.mermaid')[i].querySelector('svg')", i, f"mermaid diagram {i}")
 
-        _settle(page, inflight)
-    finally:
-        context.close()
+    visit.settle()
+    visit.assert_clean()
 
-    assert not problems["external"], f"requests to other hosts: {problems['external']}"
-    assert not problems["console"], f"console errors: {problems['console']}"
-    assert not problems["failed"], f"failed requests: {problems['failed']}"
-    assert not problems["http"], f"HTTP errors: {problems['http']}"
+
+_CONTROLS_JS = """() => [...document.querySelectorAll(
+    '.cell_output input, .cell_output select, .cell_output textarea, .cell_output button, ' +
+    '.book-widget input, .book-widget select, .book-widget textarea, .book-widget button')]
+  .filter(el => !el.closest('.modebar') && !el.classList.contains('copybtn'))  // copying works offline
+  .map(el => ({tag: el.tagName, type: el.type || '', disabled: el.disabled,
+               label: (el.labels && el.labels[0] && el.labels[0].textContent) || el.textContent.trim() ||
+                      el.getAttribute('aria-label') || ''}))"""
+
+_FIGURE_STATE_JS = """i => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].filter(g => g.querySelector('.slider-container'))[i];
+  const title = gd.layout && gd.layout.title ? JSON.stringify(gd.layout.title.text || gd.layout.title) : '';
+  return JSON.stringify(gd.data.map(t => [t.x, t.y, t.z])) + title;
+}"""
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_every_control_works_or_is_disabled(visits, docname):
+    """A control on the static page either changes something when moved, or is visibly disabled."""
+    expect = expectations(docname)
+    visit = visits(docname)
+    page = visit.page
+    live = [c for c in page.evaluate(_CONTROLS_JS) if not c["disabled"]]
+    assert not live, f"controls that look usable but need a kernel: {live}"
+    # each widget that takes input says so, with a way to run it
+    needing = page.locator(".book-widget-needs-kernel")
+    for i in range(needing.count()):
+        note = needing.nth(i).locator(".book-widget-note")
+        assert note.count() == 1 and "need a running Python kernel" in note.inner_text()
+        assert note.locator("a").count() >= 1, "the note has no link to run the notebook"
+        assert note.is_visible()
+    # each plotly slider changes its figure when moved (its frames were precomputed)
+    if expect["plotly_sliders"]:
+        visit.wait("n => document.querySelectorAll('.js-plotly-plot .slider-container').length >= n",
+                   expect["plotly_sliders"], "plotly sliders")
+    sliders = page.locator(".js-plotly-plot .slider-container")
+    for i in range(sliders.count()):
+        rail = sliders.nth(i).locator(".slider-rail-touch-rect")
+        rail.scroll_into_view_if_needed()
+        box = rail.bounding_box()
+        states = []
+        for fraction in (0.02, 0.98):
+            page.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+            page.wait_for_timeout(400)
+            states.append(page.evaluate(_FIGURE_STATE_JS, i))
+        assert states[0] != states[1], f"slider {i} on {docname} does not change its figure"
+    visit.assert_clean()
+
+
+_UNDESCRIBED_JS = """() => ({
+  figures: [...document.querySelectorAll('.js-plotly-plot')].filter(g => !(g.getAttribute('aria-label') || '').trim())
+      .map(g => g.id),
+  diagrams: [...document.querySelectorAll('.mermaid')]
+      .filter(m => !(m.closest('.book-diagram') && m.closest('.book-diagram').getAttribute('aria-label'))).length,
+})"""
+
+_CHINESE_WITHOUT_LANG_JS = """() => {
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const t = walker.currentNode;
+    if (!/[\\u3400-\\u9fff]/.test(t.nodeValue)) continue;
+    const el = t.parentElement;
+    if (el.closest('script, style, svg, .mermaid, textarea, option, noscript')) continue;
+    const holder = el.closest('[lang]');
+    if (!holder || !holder.lang.startsWith('zh')) bad.push(t.nodeValue.trim().slice(0, 30));
+  }
+  return bad;
+}"""
+
+# WCAG 2.1 contrast of each visible text run against the background it is drawn on (disabled controls,
+# which WCAG exempts, and SVG/MathJax, drawn by libraries, are skipped).
+CONTRAST_JS = """() => {
+  const parse = c => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(parseFloat); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const lin = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const lum = c => 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
+  const over = (top, a, under) => top.map((v, i) => v * a + under[i] * (1 - a));
+  const background = el => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let bg = [255, 255, 255];
+    for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i].slice(0, 3), layers[i][3], bg);
+    return bg;
+  };
+  const opacity = el => { let o = 1; for (let e = el; e; e = e.parentElement) o *= parseFloat(getComputedStyle(e).opacity); return o; };
+  const bad = [], seen = new Set();
+  const walker = document.createTreeWalker(document.querySelector('main') || document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const t = walker.currentNode, el = t.parentElement;
+    if (!t.nodeValue.trim() || seen.has(el)) continue;
+    seen.add(el);
+    if (el.closest('svg, mjx-container, .book-sr-only, [disabled], .bw-disabled, script, style, .modebar, ' +
+                   '[aria-hidden="true"], .visually-hidden, .skip-link')) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility !== 'visible' || el.getClientRects().length === 0) continue;
+    const fg = parse(cs.color), bg = background(el);
+    const shown = over(fg.slice(0, 3), fg[3] * opacity(el), bg);
+    const l1 = lum(shown), l2 = lum(bg);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(cs.fontSize), bold = parseInt(cs.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need - 0.01) bad.push(`${ratio.toFixed(2)} < ${need}: "${t.nodeValue.trim().slice(0, 40)}" ` +
+                                      `(${cs.color} on rgb(${bg.map(Math.round)}), ${el.tagName}.${el.className})`);
+  }
+  return bad;
+}"""
+
+
+# Chapter 6.1 (II) colours operator bytes #6e7781 in its tagged snippet (cell 3's COLOURS["OP"]): 4.1:1 on the
+# output's grey, below AA. The fix is in the chapter (e.g. #57606a, 5.8:1), for its owner's next execution.
+LOW_CONTRAST_IN_CHAPTER = {"chapters/06b_tagging_translation": "chapter 6.1 (II) colours OP bytes #6e7781 (4.1:1)"}
+
+
+@pytest.mark.parametrize("docname", [
+    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=LOW_CONTRAST_IN_CHAPTER[d]))
+    if d in LOW_CONTRAST_IN_CHAPTER else d for d in PAGES])
+def test_page_is_accessible(visits, docname):
+    expect = expectations(docname)
+    visit = visits(docname)
+    page = visit.page
+    if expect["plotly"]:
+        visit.wait("n => document.querySelectorAll('.js-plotly-plot').length >= n", expect["plotly"], "figures")
+    for i in range(expect["mermaid"]):
+        page.locator(".mermaid").nth(i).scroll_into_view_if_needed()
+        visit.wait("i => document.querySelectorAll('.mermaid')[i].querySelector('svg')", i, f"mermaid diagram {i}")
+    undescribed = page.evaluate(_UNDESCRIBED_JS)
+    assert undescribed == {"figures": [], "diagrams": 0}, f"figures/diagrams without a text description: {undescribed}"
+    if expect["chinese"]:
+        assert page.locator('[lang="zh"]').count() > 0
+    assert page.evaluate(_CHINESE_WITHOUT_LANG_JS) == [], "Chinese text without lang=zh"
+    low = page.evaluate(CONTRAST_JS)
+    assert not low, "text below WCAG AA contrast:\n" + "\n".join(low[:20])
+
+
+# Chapter 5 prints the dashboard's status line, an HTML string, with print() (cells 5.3): the page shows its
+# tags as text. The fix is in the chapter (display it as HTML, or print plain text), for the later pass.
+RAW_HTML_IN_CHAPTER = {"chapters/05_project_practice"}
+
+
+@pytest.mark.parametrize("docname", [
+    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason="chapter 5 prints dashboard.status.value (HTML)"))
+    if d in RAW_HTML_IN_CHAPTER else d for d in PAGES])
+def test_no_output_shows_raw_html(visits, docname):
+    page = visits(docname).page
+    shown = page.evaluate("""() => [...document.querySelectorAll('.cell_output, .book-widget-body')]
+        .map(e => e.innerText).join('\\n')""")
+    tags = re.findall(r"</?(?:span|div|b|i|em|strong|code|pre|table|tr|td|th|br|p|a)\b[^>\n]{0,60}>", shown)
+    assert not tags, f"outputs show HTML tags as text: {tags[:10]}"
+
+
+# Chapter 5's last dashboard cell demonstrates invalid settings (embedding 30 with 4 heads), so the stored
+# snapshot, which the static page draws, shows that message instead of a trained model. The fix is in the
+# chapter (demonstrate on a second dashboard, or end on valid settings and a finished run), for its next pass.
+ERROR_STATE_IN_CHAPTER = {"chapters/05_project_practice": "chapter 5's stored dashboard ends on invalid settings"}
+
+
+@pytest.mark.parametrize("docname", [
+    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=ERROR_STATE_IN_CHAPTER[d]))
+    if d in ERROR_STATE_IN_CHAPTER else d for d in PAGES])
+def test_stored_widgets_do_not_show_an_error_state(visits, docname):
+    shown = visits(docname).page.evaluate(
+        "() => [...document.querySelectorAll('.book-widget-body')].map(e => e.innerText).join('\\n')")
+    errors = re.findall(r"(?:Cannot train|Traceback|Error:|[A-Za-z]+Error\b)[^\n]{0,80}", shown)
+    assert not errors, f"a stored widget shows an error state: {errors[:5]}"
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_unanswered_exercise_checks_are_not_failures(visits, docname):
+    page = visits(docname).page
+    checks = page.evaluate("""() => [...document.querySelectorAll('.lmlib-check')]
+        .map(e => ({pending: e.classList.contains('lmlib-check-pending'), text: e.innerText}))""")
+    unanswered = [c for c in checks if "replace the ... with your" in c["text"]]
+    assert all(c["pending"] and not c["text"].lstrip().startswith("✘") for c in unanswered), unanswered
+
+
+def _built_files(html_dir: Path):
+    for path in sorted(html_dir.rglob("*")):
+        if path.suffix in (".html", ".ipynb") and "_static" not in path.parts:
+            yield path
+
+
+def test_no_link_to_a_placeholder_or_to_launch_services_without_a_repository(html_dir):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book"))
+    from bookext.repository import is_placeholder, read_config, resolve
+
+    repo = resolve(*read_config(ROOT))
+    problems = []
+    for path in _built_files(html_dir):
+        text = path.read_text(encoding="utf-8")
+        for url in re.findall(r"""(?:href|src|action)=["']?(https?://[^"'\s>]+)""", text):
+            if is_placeholder(url):
+                problems.append(f"{path.name}: {url}")
+        for url in re.findall(r'REPOSITORY = \\?"([^"\\]*)\\?"', text):
+            if url and is_placeholder(url):
+                problems.append(f"{path.name}: set-up cell installs from {url}")
+        if repo is None:  # no launch link (prose may still name the services, e.g. chapter 7's table)
+            for url in re.findall(r"""(?:href|src|action)=["']?(https?://[^"'\s>]+)""", text):
+                if re.match(r"https?://(colab\.research\.google\.com/github|mybinder\.org/v2)/", url):
+                    problems.append(f"{path.name}: launch link {url} without a configured repository")
+            for marker in ("btn-launch-thebe", "dropdown-launch-buttons", "book_live.js"):
+                if marker in text:
+                    problems.append(f"{path.name}: {marker} without a configured repository")
+    assert not problems, problems
 
 
 def _other_pages(html_dir: Path) -> list[str]:
@@ -300,29 +312,19 @@ def _other_pages(html_dir: Path) -> list[str]:
 def test_other_pages_offline(browser, base_url, html_dir):
     """genindex, search, index redirect, ...: only network and console checks.
 
-    (One test looping over pages found after the build, since the build may
-    only happen in the html_dir fixture.)
+    (One test looping over pages found after the build, since the build may only happen in the html_dir
+    fixture.)
     """
     pages = _other_pages(html_dir)
     assert "genindex.html" in pages and "search.html" in pages
     failures = {}
     for relpath in pages:
-        page, context, problems, inflight = _visit(browser, f"{base_url}/{relpath}")
+        visit = Visit(browser, f"{base_url}/{relpath}")
         try:
-            _settle(page, inflight)
+            visit.settle()
         finally:
-            context.close()
-        bad = {k: v for k, v in problems.items() if v}
+            visit.close()
+        bad = {k: v for k, v in visit.problems.items() if v}
         if bad:
             failures[relpath] = bad
     assert not failures, f"pages with external requests / errors: {failures}"
-
-
-@pytest.mark.parametrize("docname", [p for p in PAGES if p.startswith("chapters/")])
-def test_chapter_pages_have_launch_buttons(html_dir, docname):
-    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    repo = urlparse(config["repository"]["url"]).path.strip("/")
-    html = (html_dir / f"{docname}.html").read_text(encoding="utf-8")
-    assert f'href="https://colab.research.google.com/github/{repo}/blob/main/{docname}.ipynb"' in html
-    assert f'href="https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/{docname}.ipynb"' in html
-    assert 'class="btn btn-sm btn-launch-thebe dropdown-item"' in html  # live code, loaded only when clicked

@@ -62,27 +62,39 @@ def test_chapters_install_from_the_configured_repository():
     sync = _load_sync()
     url = sync.configured_url(ROOT)
     for path, urls in sync.chapter_urls(ROOT).items():
-        assert urls == [url], f"{path.name} installs from {urls}, _config.yml says {url}; run book/sync_repo_url.py"
+        assert urls == [url], f"{path.name} installs from {urls}, the book's repository is {url!r}; run book/sync_repo_url.py"
+    assert sync.stale_setup_cells(ROOT) == [], "set-up cells differ from the template; run book/sync_repo_url.py"
 
 
-def test_sync_repo_url_rewrites_the_setup_cells(tmp_path):
+def test_sync_repo_url_rewrites_the_setup_cells(tmp_path, monkeypatch):
+    monkeypatch.delenv("BOOK_REPOSITORY_URL", raising=False)
     sync = _load_sync()
     (tmp_path / "chapters").mkdir()
-    (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/fork\n")
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/ada-lovelace/llm-book\n")
+    old = sync.setup_cell_source(sync.Repository("old-owner", "repo"))
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell('REPOSITORY = "https://github.com/old/repo"\nprint(1)')]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 9 A chapter (章)"), nbformat.v4.new_code_cell(old),
+                nbformat.v4.new_code_cell('REPOSITORY = "https://github.com/old-owner/repo"  # not the set-up cell')]
     nbformat.write(nb, tmp_path / "chapters" / "x.ipynb")
     assert sync.sync(tmp_path) == [tmp_path / "chapters" / "x.ipynb"]
-    assert sync.chapter_urls(tmp_path)[tmp_path / "chapters" / "x.ipynb"] == ["https://example.org/fork"]
+    assert sync.chapter_urls(tmp_path)[tmp_path / "chapters" / "x.ipynb"] == ["https://github.com/ada-lovelace/llm-book"]
+    cells = nbformat.read(tmp_path / "chapters" / "x.ipynb", as_version=4).cells
+    assert cells[2].source.startswith('REPOSITORY = "https://github.com/old-owner/repo"')  # only the set-up cell
     assert sync.sync(tmp_path) == []
+    monkeypatch.setenv("BOOK_REPOSITORY_URL", "https://github.com/grace-hopper/fork")  # the variable wins
+    assert sync.sync(tmp_path) == [tmp_path / "chapters" / "x.ipynb"]
+    assert sync.chapter_urls(tmp_path)[tmp_path / "chapters" / "x.ipynb"] == ["https://github.com/grace-hopper/fork"]
 
 
 def test_ignored_output_cells_say_why():
+    """A cell whose output nbval does not compare says why: in a first line ``# nbval-ignore-output: why``,
+    or, to keep the visible code about its subject, in the cell's metadata ``"nbval-ignore-output": "why"``."""
     for path in CHAPTERS:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             if "nbval-ignore-output" in cell.metadata.get("tags", []):
-                assert "# nbval-ignore-output:" in cell.source, (
+                reason = cell.metadata.get("nbval-ignore-output")
+                assert (isinstance(reason, str) and reason.strip()) or "# nbval-ignore-output:" in cell.source, (
                     f"{path.name}: a cell skips output comparison without saying why:\n{cell.source[:200]}"
                 )
 
@@ -107,3 +119,12 @@ def test_the_article_is_named_by_its_own_title():
                        (CHAPTERS[0].name, chapter_1)]:
         flat = " ".join(text.split())
         assert title in flat and translation in flat, f"{name} does not quote the article's title and its translation"
+
+
+def test_binder_renders_myst():
+    """Binder's JupyterLab renders the chapters' MyST markup (exercises, {ref}, {term}) instead of raw text."""
+    import yaml
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    names = [d.split(">")[0].split("=")[0].strip() for d in env["dependencies"] if isinstance(d, str)]
+    assert "jupyterlab-myst" in names and "jupyterlab" in names

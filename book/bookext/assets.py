@@ -1,0 +1,190 @@
+"""What each page loads: heavy scripts only where they are used, none of them blocking the first paint.
+
+Per page, from its content:
+
+* plotly.js, deferred, only on pages with a figure: the *cartesian* bundle (1.5 MB: scatter, bar,
+  heatmap, contour, histograms, box, violin, pie, image) when every trace on the page is one of those,
+  else the full bundle (4.8 MB);
+* MathJax only on pages with math, mermaid only on pages with a diagram;
+* no widget manager and no widget-state JSON anywhere (stored widgets are drawn at build time, widgets.py);
+* thebe's scripts only where "Live code" is offered (launch.py), and then the book's own launcher;
+* book.css and book.js (small: small-screen figures, table scrolling, figure descriptions) everywhere;
+* every other external script deferred (the theme's and its extensions' act on DOMContentLoaded), so
+  nothing but the stylesheets and one small options file stands between the page and its first paint.
+
+The search index and the FontAwesome script are left out of every page but the search page by the
+template in book/templates/layout.html.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.builders.html._assets import _JavaScript
+from sphinx.errors import ConfigError
+
+from . import launch
+
+# Trace types in plotly.js's cartesian bundle (plotly.js-cartesian-dist-min's README).
+CARTESIAN_TRACES = frozenset({"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour",
+                              "image", "pie", "scatter", "scatterternary", "violin"})
+_FIGURE_JSON = re.compile(r"var fig = (\{.*?\});\n\s*function draw", re.S)
+_MATH_IN_HTML = re.compile(r"\\\(|\\\[|\$\$|tex2jax_process")
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def required_files(app: Sphinx) -> list[str]:
+    """Vendored files (relative to _static) the configuration points at."""
+    cfg = app.config
+    files = [cfg.offline_plotly_js, cfg.offline_plotly_cartesian_js, cfg.mathjax_path,
+             getattr(cfg, "mermaid_use_local", "")]
+    if launch.repository(app):
+        files.append(launch.THEBE_JS)
+    return [f for f in files if f and "://" not in f and not f.startswith("/")]
+
+
+def check_vendored(app: Sphinx) -> None:
+    """builder-inited: fail early, with the fix, when a vendored asset is missing."""
+    if app.builder.format != "html":
+        return
+    static_dirs = [Path(app.confdir, p) for p in app.config.html_static_path]
+    missing = [f for f in required_files(app) if not any((d / f).is_file() for d in static_dirs)]
+    if missing:
+        raise ConfigError(f"book: missing static files {missing} in html_static_path {app.config.html_static_path}; "
+                          "run `python book/fetch_assets.py` first.")
+
+
+def trace_types(html: str) -> set[str] | None:
+    """Trace types of the lmlib figures in ``html`` (data and animation frames); None if one can't be read."""
+    types: set[str] = set()
+    for match in _FIGURE_JSON.finditer(html):
+        try:
+            fig = json.loads(match.group(1).replace("<\\/", "</"))
+        except json.JSONDecodeError:
+            return None
+        traces = list(fig.get("data", []))
+        for frame in fig.get("frames", []):
+            traces += frame.get("data", [])
+        types |= {t.get("type", "scatter") for t in traces}
+    if html.count('class="plotly-graph-div') > len(_FIGURE_JSON.findall(html)):
+        return None  # a figure not made by lmlib.plotting: its traces are unknown
+    return types
+
+
+def page_features(doctree: nodes.document | None) -> dict:
+    """What the page shows: math, plotly figures (and their trace types), mermaid diagrams."""
+    features = {"math": False, "plotly": False, "traces": set(), "unknown_traces": False, "mermaid": False}
+    if doctree is None:
+        return features
+    features["math"] = any(True for _ in doctree.findall(lambda n: isinstance(n, (nodes.math, nodes.math_block))))
+    for raw in doctree.findall(nodes.raw):
+        text = raw.astext()
+        if "html" not in raw.get("format", ""):
+            continue
+        if 'class="plotly-graph-div' in text:
+            features["plotly"] = True
+            types = trace_types(text)
+            if types is None:
+                features["unknown_traces"] = True
+            else:
+                features["traces"] |= types
+        if not features["math"] and _MATH_IN_HTML.search(text):
+            features["math"] = True
+    features["mermaid"] = any(True for _ in doctree.findall(lambda n: type(n).__name__ == "mermaid"))
+    return features
+
+
+def plotly_bundle(app: Sphinx, features: dict) -> str:
+    """The smallest vendored plotly.js that draws the page's figures."""
+    small = app.config.offline_plotly_cartesian_js
+    if small and not features["unknown_traces"] and features["traces"] <= CARTESIAN_TRACES:
+        return small
+    return app.config.offline_plotly_js
+
+
+def _is(js: _JavaScript, *, filename: str | None = None, body_starts: str | None = None, attr: tuple | None = None):
+    name = str(js.filename or "")
+    if filename is not None and name.endswith(filename):
+        return True
+    body = js.attributes.get("body", "")
+    if body_starts is not None and body.lstrip().startswith(body_starts):
+        return True
+    if attr is not None and js.attributes.get(attr[0]) == attr[1]:
+        return True
+    return False
+
+
+def prune_page_assets(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """html-page-context (late): keep, per page, only the scripts its content needs."""
+    scripts = context.get("script_files")
+    if not isinstance(scripts, list):
+        return
+    cfg = app.config
+    features = page_features(doctree)
+    widget_js = tuple(getattr(cfg, "nb_ipywidgets_js", {}) or {})
+    live = launch.page_uses_live_code(app, context)
+    keep = []
+    for js in scripts:
+        name = str(js.filename or "")
+        if _is(js, attr=("type", WIDGET_STATE)) or any(name.endswith(w) for w in widget_js):
+            continue  # widgets are drawn at build time
+        if name.endswith(cfg.offline_plotly_js) or name.endswith(cfg.offline_plotly_cartesian_js):
+            continue  # added below, deferred, with the right bundle
+        if not features["math"] and (_is(js, filename=cfg.mathjax_path) or _is(js, body_starts="window.MathJax")):
+            continue
+        if not features["mermaid"] and ("mermaid" in name or "import mermaid" in js.attributes.get("body", "")):
+            continue
+        if _is(js, body_starts="const THEBE_JS_URL") or name.endswith("sphinx-thebe.js"):
+            continue  # sphinx-thebe's loader fetches thebe from a CDN; book_live.js replaces it
+        keep.append(js)
+    if pagename != "search":  # the search page's inline scripts call doctools/searchtools as they load
+        keep = [_deferred(js) for js in keep]
+    if features["plotly"]:
+        # deferred: runs after parsing, before DOMContentLoaded (when the figures draw), in this order
+        keep.append(_JavaScript(f"_static/{plotly_bundle(app, features)}", priority=200, defer="defer"))
+    keep.append(_JavaScript("_static/book.js", priority=800, defer="defer"))
+    if live:
+        config = launch.live_config(app, pagename).replace("</", "<\\/")
+        keep.append(_JavaScript(None, priority=800, body=f"window.BOOK_LIVE = {config};"))
+        keep.append(_JavaScript("_static/book_live.js", priority=801, defer="defer"))
+    scripts[:] = _dedupe_inline(keep)
+    context["book_features"] = features
+
+
+# Scripts that must run as the parser reaches them: an inline script right after this one uses what it defines.
+PARSER_SCRIPTS = ("documentation_options.js",)
+
+
+def _deferred(js: _JavaScript) -> _JavaScript:
+    """``js`` with ``defer`` if it is an external classic script that blocks parsing (and so the first paint).
+
+    Every such script of the theme and its extensions (doctools, copybutton, togglebutton, design tabs, the
+    theme's own) only acts on DOMContentLoaded, which deferred scripts still precede, in the same order.
+    """
+    attrs = js.attributes
+    if not js.filename or attrs.get("defer") or attrs.get("async") or attrs.get("type") == "module":
+        return js
+    if str(js.filename).endswith(PARSER_SCRIPTS):
+        return js
+    return _JavaScript(js.filename, priority=js.priority, **{**attrs, "defer": "defer"})
+
+
+def _dedupe_inline(scripts: list[_JavaScript]) -> list[_JavaScript]:
+    """Drop repeated inline scripts.
+
+    Sphinx 7.4 emits an inline (body-only) script registered after the builder is initialised twice
+    (once with filename None, once with ''), which throws "Identifier ... has already been declared".
+    """
+    seen, keep = set(), []
+    for js in scripts:
+        if not js.filename:
+            key = (js.priority, tuple(sorted(js.attributes.items())))
+            if key in seen:
+                continue
+            seen.add(key)
+        keep.append(js)
+    return keep
