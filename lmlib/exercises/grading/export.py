@@ -145,7 +145,7 @@ def export_chapter(chapter_nb: str | Path, out_dir: str | Path, requirements: li
     if ids_nb != ids_lib:
         raise ExportError(f"{chapter_nb.name} has exercises {ids_nb}, lmlib registers {ids_lib} for chapter {chapter}")
     setup = _setup_cell(nb)
-    name = f"ch{int(chapter):02d}"
+    name = f"ch{int(chapter):02d}" if chapter.isdigit() else f"app{chapter}"
     if requirements is None:
         repo = _repository(setup)
         requirements = ["--extra-index-url https://download.pytorch.org/whl/cpu", "torch>=2.1"]
