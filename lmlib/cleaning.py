@@ -74,7 +74,7 @@ def dedup_lines(text: str, min_chars: int = 1, normalise: bool = False) -> tuple
 
 def paragraphs(text: str) -> list[str]:
     """The paragraphs of ``text``: blocks separated by one or more blank lines (without the blank lines)."""
-    return [p for p in re.split(r"\n[ \t]*\n+", text) if p.strip()]
+    return [p for p in re.split(r"\n(?:[ \t]*\n)+", text) if p.strip()]
 
 
 def dedup_paragraphs(text: str) -> tuple[list[str], DedupStats]:

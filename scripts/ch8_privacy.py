@@ -3,8 +3,8 @@
     python scripts/ch8_privacy.py            # all runs (resumable: finished runs are kept in the JSON)
 
 After Carlini et al., "The Secret Sharer" (2019). Random 4-digit secrets ("Ada's PIN is 0394") are inserted
-into the training split of the default corpus, each 1, 2, 4, ..., 32 times; four more are never inserted
-(controls). A small GPT trains on the bytes; every ``eval_interval`` steps each secret's exact exposure
+into the training split of the default corpus, three of them once, three 4 times, three 16 times and three
+64 times; four more are never inserted (controls). A small GPT trains on the bytes; every ``eval_interval`` steps each secret's exact exposure
 (its rank among all 10,000 candidates, in bits) and whether greedy decoding from its prefix writes it are
 recorded. The mitigation run removes repeated lines from the training text first (each canary then
 occurs once). One seed each (the secrets, their positions and the initial weights follow it).
@@ -40,7 +40,7 @@ MODEL = ROOT / "lmlib" / "assets" / "ch8-canary-gpt.lmlib"
 class Recipe:
     """Canaries, model and training of every run."""
 
-    repeats: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 0, 0, 0, 0)  # copies of each canary; 0: a control
+    repeats: tuple[int, ...] = (1, 1, 1, 4, 4, 4, 16, 16, 16, 64, 64, 64, 0, 0, 0, 0)  # copies; 0: a control
     digits: int = 4
     shape: tuple[int, int, int] = (2, 4, 64)  # n_layer, n_head, n_embd
     block_size: int = 64

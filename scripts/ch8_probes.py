@@ -35,6 +35,7 @@ from lmlib import checkpoint, models, probes, tokenizers  # noqa: E402
 RESULTS = ROOT / "lmlib" / "assets" / "ch8_probes.json"
 TRAIN_MODULES = ("textwrap", "shlex", "fnmatch", "heapq", "bisect", "colorsys", "glob")
 TEST_MODULES = ("json.decoder", "json.encoder")
+SPOT_CHECK_BYTES = 8192
 
 
 @dataclass
@@ -98,6 +99,15 @@ def main() -> None:
             result["rows"].append(row)
             print(row, flush=True)
         result.setdefault("cpu_seconds", {})[model_name] = round(time.process_time() - started, 1)
+    # A small probe the chapter re-runs live: the GPT's last block, inside-a-string, first 8,192 bytes of each side.
+    n = SPOT_CHECK_BYTES
+    spot_train = probes.layer_states(gpt, train_ids[:n])[-1][1]
+    spot_test = probes.layer_states(gpt, test_ids[:n])[-1][1]
+    spot = probes.fit_probe(spot_train, train_labels["in_string"][:n], n_classes=2, weight_decay=recipe.weight_decay,
+                            max_iter=recipe.max_iter)
+    result["spot_check"] = {"model": "GPT (ch8-gpt)", "layer": "last block",
+                            "property": "in_string", "bytes": n,
+                            "accuracy": round(probes.probe_accuracy(spot, spot_test, test_labels["in_string"][:n]), 4)}
     result["machine"] = {"python": platform.python_version(), "torch": torch.__version__}
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {RESULTS}")

@@ -174,7 +174,8 @@ def _amplification_truth(p: dict[str, Any]) -> float:
           variants=_amplification_variant,
           describe=lambda p: (f"three occupations have corpus shares of 'he' {list(p['corpus'])} and model shares "
                               f"{list(p['model'])}."),
-          solution=lambda p: f"bias.amplification(dict(enumerate({p['corpus']})), dict(enumerate({p['model']})))")
+          solution=lambda p: (f"sum((m - c) * (1 if c > 0.5 else -1) for c, m in zip({p['corpus']}, {p['model']})) "
+                              f"/ {len(p['corpus'])}"))
 def _amplification(answer: Any, p: dict[str, Any]) -> tuple[bool, str]:
     truth = _amplification_truth(p)
     value = _number(answer)
