@@ -52,15 +52,23 @@ def lstm(hidden=256, emb=128, layers=1, dropout=0.0):
             "dropout": dropout}
 
 
-def gpt(block=64, layers=4, heads=4, embd=128, dropout=0.0):
+def gpt(block=64, layers=4, heads=4, embd=128, dropout=0.0, **modern):
+    """A GPT; ``modern`` takes GPTConfig's options of chapter 8 (pos, norm, mlp, qk_norm, bias)."""
     return {"kind": "gpt", "block_size": block, "n_layer": layers, "n_head": heads, "n_embd": embd,
-            "dropout": dropout}
+            "dropout": dropout, **modern}
 
 
-def fit_cfg(batch=32, seq=64, lr=3e-3, schedule="constant", warmup=0.0, wd=0.0, min_lr=0.1):
-    """Training settings; ``warmup`` is a fraction of the steps (the steps depend on the calibration)."""
-    return {"batch_size": batch, "seq_len": seq, "lr": lr, "schedule": schedule, "warmup_frac": warmup,
-            "weight_decay": wd, "min_lr_ratio": min_lr}
+MODERN = {"pos": "rope", "norm": "rmsnorm", "mlp": "swiglu", "qk_norm": True, "bias": False}  # chapter 8
+
+
+def fit_cfg(batch=32, seq=64, lr=3e-3, schedule="constant", warmup=0.0, wd=0.0, min_lr=0.1, muon_lr=None):
+    """Training settings; ``warmup`` is a fraction of the steps (the steps depend on the calibration).
+    ``muon_lr`` selects the Muon optimiser (chapter 8) for the hidden matrices, at that learning rate."""
+    out = {"batch_size": batch, "seq_len": seq, "lr": lr, "schedule": schedule, "warmup_frac": warmup,
+           "weight_decay": wd, "min_lr_ratio": min_lr}
+    if muon_lr is not None:  # only then: the stored calibrations of the other candidates keep their keys
+        out.update(optimizer="muon", muon_lr=muon_lr)
+    return out
 
 
 BASELINE = "gru256-b32-const"  # the reference: 1.30 nats/char measured on this machine
@@ -115,7 +123,8 @@ def train_config(fc: dict, steps: int, seed: int = 0) -> train.TrainConfig:
     return train.TrainConfig(
         steps=steps, batch_size=fc["batch_size"], seq_len=fc["seq_len"], lr=fc["lr"], schedule=fc["schedule"],
         warmup_steps=warmup, weight_decay=fc["weight_decay"], min_lr_ratio=fc["min_lr_ratio"],
-        eval_interval=10**9, progress=False, seed=seed,
+        eval_interval=10**9, progress=False, seed=seed, optimizer=fc.get("optimizer", "adamw"),
+        muon_lr=fc.get("muon_lr", 0.02),
     )
 
 
@@ -208,11 +217,15 @@ def describe(r: dict) -> str:
         arch = f"{m['cell'].upper()} e{m['embedding_dim']} h{m['hidden_dim']} x{m['num_layers']}"
     else:
         arch = f"GPT {m['n_layer']}L {m['n_head']}H {m['n_embd']}d blk{m['block_size']}"
+        if any(k in m for k in MODERN):
+            arch += " modern" if all(m.get(k) == v for k, v in MODERN.items()) else " " + ",".join(
+                f"{k}={m[k]}" for k in MODERN if k in m)
     if m.get("dropout"):
         arch += f" do{m['dropout']}"
     sched = f"{f['schedule']}" + (f" wu{f['warmup_frac']:.0%}" if f["warmup_frac"] else "")
     wd = f" wd{f['weight_decay']}" if f["weight_decay"] else ""
-    return f"{arch}, B{f['batch_size']} T{f['seq_len']} lr{f['lr']:g} {sched}{wd}"
+    muon = f" muon{f['muon_lr']:g}" if f.get("optimizer") == "muon" else ""
+    return f"{arch}, B{f['batch_size']} T{f['seq_len']} lr{f['lr']:g}{muon} {sched}{wd}"
 
 
 def print_rows(rows: list[dict]) -> None:
