@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 __all__ = ["Context", "context", "init", "shutdown", "is_distributed", "rank", "world_size", "is_main",
-           "shard_range"]
+           "shard_range", "allreduce_bytes"]
 
 
 def _dist():
@@ -98,6 +98,15 @@ def shard_range(n: int, rank: int, world: int) -> tuple[int, int]:
     if world < 1 or not 0 <= rank < world:
         raise ValueError(f"rank must be in 0..world-1, got rank {rank} of {world}")
     return rank * n // world, (rank + 1) * n // world
+
+
+def allreduce_bytes(n_values: int, world: int, bytes_per_value: int = 4) -> float:
+    """Bytes each process sends to all-reduce ``n_values`` numbers with a ring (reduce-scatter, then
+    all-gather): 2 (world - 1) / world x n_values x bytes_per_value, nearly independent of ``world``."""
+    if world < 1 or n_values < 0 or bytes_per_value < 1:
+        raise ValueError(f"need world >= 1, n_values >= 0, bytes_per_value >= 1; got {world}, {n_values}, "
+                         f"{bytes_per_value}")
+    return 2.0 * (world - 1) / world * n_values * bytes_per_value
 
 
 @dataclass

@@ -160,47 +160,50 @@ class ChinchillaFit:
 
 
 def fit_chinchilla(n_params: Sequence[float], n_tokens: Sequence[float], losses: Sequence[float],
-                   delta: float = 1e-3) -> ChinchillaFit:
-    """Fit ``ChinchillaFit`` as Hoffmann et al. did: minimise the Huber loss (``delta``) between
-    log-sum-exp(a - alpha log N, b - beta log D, e) and log L with L-BFGS, from a grid of starting points,
-    keeping the best. Deterministic (no random starts)."""
-    N = torch.tensor([float(v) for v in n_params], dtype=torch.float64)
-    D = torch.tensor([float(v) for v in n_tokens], dtype=torch.float64)
-    L = torch.tensor([float(v) for v in losses], dtype=torch.float64)
+                   exponents: Sequence[float] | None = None) -> ChinchillaFit:
+    """Fit ``ChinchillaFit`` to measured losses: least squares on the relative error (pred - L) / L.
+
+    For fixed exponents the model is linear in E, A and B, so each (alpha, beta) of a grid (``exponents``
+    for both, default 0.02 to 1.5 in steps of 0.02) gets its exact least-squares E, A, B; the best pair
+    with E, A, B >= 0 is refined on a grid ten times finer around it. Hoffmann et al. minimised a Huber
+    loss of log L with L-BFGS instead; for small residuals the relative error and the log error agree,
+    and the grid cannot stop in a local minimum.
+    """
+    import numpy as np
+
+    N, D, L = (np.asarray([float(v) for v in x]) for x in (n_params, n_tokens, losses))
     if not len(N) == len(D) == len(L) or len(L) < 5:
         raise ValueError(f"need equally many N, D and L, at least 5 (5 unknowns); got {len(N)}, {len(D)}, {len(L)}")
     if min(N.min(), D.min(), L.min()) <= 0:
         raise ValueError("N, D and L must be > 0")
-    logN, logD, logL = N.log(), D.log(), L.log()
+    logN, logD = np.log(N), np.log(D)
 
-    def objective(p: torch.Tensor) -> torch.Tensor:
-        a, b, e, alpha, beta = p
-        pred = torch.logsumexp(torch.stack([a - alpha * logN, b - beta * logD, e.expand_as(logN)]), dim=0)
-        return torch.nn.functional.huber_loss(pred, logL, delta=delta, reduction="sum")
+    def best_on(alphas: np.ndarray, betas: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+        best = (math.inf, 0.0, 0.0, np.zeros(3))
+        for alpha in alphas:
+            # columns E, A, B for every beta at once, each row divided by L (relative error)
+            xa = np.exp(-alpha * logN) / L
+            for beta in betas:
+                X = np.stack([1.0 / L, xa, np.exp(-beta * logD) / L], axis=1)
+                coef, *_ = np.linalg.lstsq(X, np.ones_like(L), rcond=None)
+                if coef.min() < 0:
+                    continue
+                err = float(((X @ coef - 1.0) ** 2).sum())
+                if err < best[0]:
+                    best = (err, float(alpha), float(beta), coef)
+        return best
 
-    best, best_value = None, math.inf
-    for a0 in (0.0, 5.0, 10.0, 15.0):
-        for b0 in (0.0, 5.0, 10.0, 15.0):
-            for e0 in (-1.0, 0.0, 0.5):
-                for alpha0 in (0.0, 0.5, 1.0):
-                    for beta0 in (0.0, 0.5, 1.0):
-                        p = torch.tensor([a0, b0, e0, alpha0, beta0], dtype=torch.float64, requires_grad=True)
-                        opt = torch.optim.LBFGS([p], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
-
-                        def closure():
-                            opt.zero_grad()
-                            value = objective(p)
-                            value.backward()
-                            return value
-
-                        opt.step(closure)
-                        value = float(objective(p))
-                        if math.isfinite(value) and value < best_value and float(p[3]) > 0 and float(p[4]) > 0:
-                            best, best_value = p.detach().clone(), value
-    if best is None:
-        raise RuntimeError("no starting point converged to a fit with positive exponents")
-    a, b, e, alpha, beta = (float(v) for v in best)
-    return ChinchillaFit(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=alpha, beta=beta)
+    grid = np.arange(0.02, 1.5001, 0.02) if exponents is None else np.asarray(exponents, dtype=float)
+    err, alpha, beta, coef = best_on(grid, grid)
+    if not math.isfinite(err):
+        raise RuntimeError("no exponents on the grid give non-negative E, A and B")
+    step = float(grid[1] - grid[0]) if len(grid) > 1 else 0.02
+    fine = np.arange(-step, step + 1e-9, step / 10)
+    err2, alpha2, beta2, coef2 = best_on(np.clip(alpha + fine, 1e-3, None), np.clip(beta + fine, 1e-3, None))
+    if err2 <= err:
+        alpha, beta, coef = alpha2, beta2, coef2
+    E, A, B = (float(c) for c in coef)
+    return ChinchillaFit(E=E, A=A, B=B, alpha=alpha, beta=beta)
 
 
 def measure_matmul_flops(n: int = 1024, seconds: float = 1.0, dtype: torch.dtype = torch.float32,
