@@ -200,6 +200,23 @@ def run_candidate(name: str, train_ids, val_ids, vocab: int, budget: float, cali
     }
 
 
+def step_time_ratios(names: list[str], ref: str, train_ids, vocab: int, rounds: int = 6,
+                     steps: int = 8) -> dict[str, float]:
+    """Seconds per training step of each candidate over that of ``ref``, measured round-robin in one process
+    (median of ``rounds`` bursts of ``steps`` steps each, timed from the 3rd step): on a shared machine
+    every candidate meets the same load, so the ratios hold even where the absolute times do not."""
+    probes = {n: build_model(CANDIDATES[n][0], vocab) for n in dict.fromkeys([ref, *names])}
+    times: dict[str, list[float]] = {n: [] for n in probes}
+    for i in range(rounds + 1):
+        for n, model in probes.items():
+            clock = _StepClock(skip=3)
+            train.fit(model, train_ids, None, train_config(CANDIDATES[n][1], steps, seed=i), callbacks=[clock],
+                      device="cpu")
+            if i:  # the first round warms up
+                times[n].append((clock.t_last - clock.t_skip) / (clock.last - clock.skip))
+    return {n: C.median(times[n]) / C.median(times[ref]) for n in probes}
+
+
 def summarize(rows: list[dict]) -> dict:
     """Per candidate: number of runs, mean, standard deviation, min and max of the validation loss."""
     out = {}
@@ -251,6 +268,11 @@ def main() -> None:
     ap.add_argument("--reuse-rates", action="store_true",
                     help="take each candidate's steps/s from results/quality_rates.json when an undisturbed "
                          "calibration is stored there (and store new ones): for searching on a shared machine")
+    ap.add_argument("--relative-to", default="",
+                    help="rank candidates on a busy machine: time each candidate's steps against this reference "
+                         "round-robin, take the reference's undisturbed rate from results/quality_rates.json, "
+                         "train each for the steps the budget buys on a quiet machine at the scaled rate "
+                         "(flagged 'predicted'), and evaluate; the losses hold, the wall times do not")
     ap.add_argument("--no-cap", action="store_true",
                     help="train the calibrated steps even past budget + 2 s (a disturbed run then still gives "
                          "the quiet-machine result, flagged, with its true wall time)")
@@ -287,16 +309,32 @@ def main() -> None:
     rates = None
     if args.reuse_rates:
         rates = json.loads(rates_path.read_text()) if rates_path.exists() else {}
+    if args.relative_to:  # rates scaled from an undisturbed calibration of the reference (not stored)
+        ref_spec, ref_fc = CANDIDATES[args.relative_to]
+        stored = json.loads(rates_path.read_text()) if rates_path.exists() else {}
+        ref_key = json.dumps([ref_spec, ref_fc], sort_keys=True)
+        if ref_key not in stored:
+            raise SystemExit(f"no undisturbed calibration of {args.relative_to} in {rates_path}")
+        print(f"timing every candidate against {args.relative_to}, round-robin ...", flush=True)
+        ratios = step_time_ratios(names, args.relative_to, train_ids, tok.vocab_size)
+        rates = {json.dumps([CANDIDATES[n][0], CANDIDATES[n][1]], sort_keys=True): stored[ref_key] / ratios[n]
+                 for n in names}
+        for n in names:
+            print(f"  {n:34s} {ratios[n]:.3f} x the reference's time per step", flush=True)
+        args.no_cap, args.no_wait, args.reuse_rates = True, True, False
     rows = []
     for name in names:
         for seed in range(args.seeds):
-            tag = name if seed == 0 else f"{name}@seed{seed}"
+            tag = (name if seed == 0 else f"{name}@seed{seed}") + ("@predicted" if args.relative_to else "")
             for attempt in range(2):
                 print(f"[{tag}] calibrating, then {args.budget:g} s of training ...", flush=True)
                 r = run_candidate(name, train_ids, val_ids, tok.vocab_size, args.budget, args.calib,
                                   wait=not args.no_wait, rates=rates, cap_run=not args.no_cap, seed=seed)
                 r["attempt"] = attempt + 1
-                if rates is not None:
+                if args.relative_to:
+                    r.update(predicted=True, rate_relative_to=args.relative_to,
+                             step_time_ratio=ratios[name], calibration_clean=False)
+                elif rates is not None:
                     C.write_json("quality_rates", rates)
                 print(f"[{tag}] {r['steps_run']} steps in {r['train_seconds']:.1f} s, val {r['val_loss']:.4f}"
                       f" nats/char, foreign cores {r['foreign_cores']:.2f}", flush=True)

@@ -53,13 +53,13 @@ def test_rms_norm_code_check():
 
 
 def test_energy_mfu_and_allreduce_checks():
-    assert exercises.check("8.6", 3000).passed
-    assert "time in seconds" in exercises.check("8.6", 200).message
-    assert "watt-hours" in exercises.check("8.6", 3000 / 3600).message
+    assert exercises.check("8.7", 3000).passed
+    assert "time in seconds" in exercises.check("8.7", 200).message
+    assert "watt-hours" in exercises.check("8.7", 3000 / 3600).message
     truth = 25_000 * 5.2e6 / 320e9
-    assert exercises.check("8.7", truth).passed
-    assert "fraction" in exercises.check("8.7", 100 * truth).message
-    assert "upside down" in exercises.check("8.7", 1 / truth).message
-    assert exercises.check("8.8", 2 * 3 / 4 * 800_000 * 4).passed
-    assert "one copy" in exercises.check("8.8", 3_200_000).message
-    assert "4 bytes" in exercises.check("8.8", 1.5 * 800_000).message
+    assert exercises.check("8.8", truth).passed
+    assert "fraction" in exercises.check("8.8", 100 * truth).message
+    assert "upside down" in exercises.check("8.8", 1 / truth).message
+    assert exercises.check("8.9", 2 * 3 / 4 * 800_000 * 4).passed
+    assert "one copy" in exercises.check("8.9", 3_200_000).message
+    assert "4 bytes" in exercises.check("8.9", 1.5 * 800_000).message
