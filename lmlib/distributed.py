@@ -137,6 +137,13 @@ class Context:
                 f"process trains on an equal slice of the global batch"
             )
 
+    def callbacks(self, hooks: list, stop_exception: type) -> list:
+        """The callbacks this process runs: all of them on rank 0, none elsewhere. With several processes,
+        a ``stop_exception`` raised on rank 0 becomes a vote to stop, so that every process stops together."""
+        if not self.active:
+            return hooks
+        return [_SharedStop(cb, stop_exception) for cb in hooks] if self.is_main else []
+
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         """The module to call for training: ``DistributedDataParallel(model)`` or ``model`` itself."""
         if not self.active:
@@ -187,6 +194,32 @@ class Context:
             total[1] = count
         _dist().all_reduce(total)
         return float(total[0] / total[1])
+
+
+class _SharedStop:
+    """A rank-0 callback whose ``stop_exception`` turns into ``True`` (stop), which ``fit`` shares with every
+    process; a process that left the loop alone would leave the others waiting for it forever."""
+
+    def __init__(self, callback: Any, stop_exception: type):
+        self.callback, self.stop_exception = callback, stop_exception
+
+    def on_start(self, *args: Any) -> None:
+        self.callback.on_start(*args)
+
+    def on_step(self, *args: Any) -> bool | None:
+        try:
+            return self.callback.on_step(*args)
+        except self.stop_exception:
+            return True
+
+    def on_eval(self, *args: Any) -> bool | None:
+        try:
+            return self.callback.on_eval(*args)
+        except self.stop_exception:
+            return True
+
+    def on_end(self, *args: Any) -> None:
+        self.callback.on_end(*args)
 
 
 def context() -> Context:

@@ -306,8 +306,7 @@ def fit(
     ctx = distributed.context()  # several processes under torchrun (chapter 8); otherwise every step is a no-op
     ctx.check_batch(config.batch_size)
     target = ctx.device(resolve_device(device))
-    if not ctx.is_main:
-        hooks = []  # callbacks (logging, checkpoints) run on rank 0; its decision to stop is shared
+    hooks = ctx.callbacks(hooks, StopTraining)  # with several processes: on rank 0, whose decision to stop is shared
 
     model.to(target)
     net = ctx.wrap(model, target)

@@ -70,11 +70,14 @@ def test_torchrun_two_processes_match_one(tmp_path):
 
 
 class _StopAt(train.Callback):
-    def __init__(self, step, folder):
-        self.step, self.folder = step, folder
+    def __init__(self, step, folder, raise_it=False):
+        self.step, self.folder, self.raise_it = step, folder, raise_it
 
     def on_step(self, step, loss, history):
-        (Path(self.folder) / f"callback-rank{distributed.rank()}-step{step}").touch()
+        if not self.raise_it:
+            (Path(self.folder) / f"callback-rank{distributed.rank()}-step{step}").touch()
+        if step == self.step and self.raise_it:
+            raise train.StopTraining()
         return step == self.step
 
 
@@ -89,6 +92,8 @@ def _worker(rank, world, init_file, folder):
         cfg = train.TrainConfig(steps=10, batch_size=4, seq_len=8, progress=False, eval_interval=2)
         history = train.fit(model, ids, ids[:203], cfg, callbacks=[_StopAt(3, folder)], device="cpu")
         result["stopped"] = [history.stop_reason, len(history.step_loss)]
+        raised = train.fit(model, ids, None, cfg, callbacks=[_StopAt(2, folder, raise_it=True)], device="cpu")
+        result["raised"] = [raised.stop_reason, len(raised.step_loss)]
         result["sharded_eval"] = distributed.context().evaluate(train.evaluate, model, ids[:203], 8, None)
         result["full_eval"] = train.evaluate(model, ids[:203], seq_len=8)
         try:
@@ -105,6 +110,7 @@ def test_rank0_callbacks_stop_every_process_and_evaluation_is_shared(tmp_path):
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for r in results:
         assert r["stopped"] == ["stopped by callback", 3]  # rank 0 said stop; rank 1 stopped at the same step
+        assert r["raised"] == ["stopped by callback", 2]  # StopTraining raised on rank 0 stops both too
         assert r["sharded_eval"] == pytest.approx(r["full_eval"], abs=1e-6)
         assert "divisible by the number of processes (2)" in r["error"]
     assert sorted(p.name for p in tmp_path.glob("callback-*")) == [f"callback-rank0-step{s}" for s in (1, 2, 3)]
