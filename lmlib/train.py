@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
+from . import distributed
 from .data import as_tensor, get_batch, windows
 from .runtime import resolve_device, seed_everything
 
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 SCHEDULES = ("constant", "cosine")
+OPTIMIZERS = ("adamw", "muon")
 
 
 @dataclass
@@ -57,6 +59,8 @@ class TrainConfig:
     eval_interval: int = 100  # evaluate on validation data every this many steps (and at the end)
     eval_tokens: int = 16_384  # validation tokens used per evaluation (the first ones, so it repeats)
     progress: bool = True  # show a tqdm progress bar
+    optimizer: str = "adamw"  # "adamw", or "muon": Muon for hidden matrices, AdamW for the rest (chapter 8)
+    muon_lr: float = 0.02  # Muon's peak learning rate (follows the same warm-up and schedule as lr)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len", "eval_interval", "eval_tokens"):
@@ -79,6 +83,10 @@ class TrainConfig:
             raise ValueError(f"warmup_steps must be an int in [0, steps), got {self.warmup_steps!r}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not isinstance(self.muon_lr, (int, float)) or not math.isfinite(self.muon_lr) or self.muon_lr <= 0:
+            raise ValueError(f"muon_lr must be a finite number > 0, got {self.muon_lr!r}")
 
 
 @dataclass
@@ -167,8 +175,17 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (dim >= 2) and none on biases, norms' gains."""
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices (dim >= 2) and none on biases, norms' gains.
+
+    With ``config.optimizer == "muon"``: ``optim.Muon``, Muon (at ``muon_lr``) for the hidden matrices and
+    AdamW (at ``lr``) for embeddings, head, biases and gains; each group's ``lr_scale`` is its peak
+    learning rate over ``lr``, which ``fit`` multiplies into the schedule.
+    """
+    if config.optimizer == "muon":
+        from .optim import muon_optimizer
+
+        return muon_optimizer(model, config)
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [
@@ -270,6 +287,8 @@ def fit(
 
     Checks every input before any work. ``device`` defaults to CUDA when available, else the CPU.
     Pass an ``optimizer`` (e.g. from ``make_optimizer``) to continue training with its state.
+    Inside a torch.distributed process group (``torchrun``, ``distributed.init()``), it trains data-parallel
+    on all processes: see ``lmlib.distributed``.
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -284,15 +303,19 @@ def fit(
     train_tensor = _checked_ids("train_ids", train_ids, model, config.seq_len)
     val_tensor = None if val_ids is None else _checked_ids("val_ids", val_ids, model, config.seq_len)
     hooks = _as_callbacks(callbacks)
-    target = resolve_device(device)
+    ctx = distributed.context()  # several processes under torchrun (chapter 8); otherwise every step is a no-op
+    ctx.check_batch(config.batch_size)
+    target = ctx.device(resolve_device(device))
+    hooks = ctx.callbacks(hooks, StopTraining)  # with several processes: on rank 0, whose decision to stop is shared
 
     model.to(target)
+    net = ctx.wrap(model, target)
     train_tensor = train_tensor.to(target)
     optimizer = make_optimizer(model, config) if optimizer is None else optimizer
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    torch.manual_seed(config.seed)  # dropout masks
+    torch.manual_seed(config.seed + ctx.rank)  # dropout masks
     history = History()
-    bar = _progress_bar(config)
+    bar = _progress_bar(config) if ctx.is_main else None
     started = time.perf_counter()
     since_eval: list[float] = []
     model.train()
@@ -305,10 +328,11 @@ def fit(
         for step in range(1, config.steps + 1):
             lr = learning_rate(step - 1, config)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             x, y = get_batch(train_tensor, config.batch_size, config.seq_len, generator)
-            loss = model.loss(model(x), y)
-            value = loss.item()
+            x, y = ctx.shard(x, y)  # with several processes, each takes its slice of the global batch
+            loss = model.loss(net(x), y)
+            value = ctx.mean(loss.item(), target)
             if not math.isfinite(value):
                 with torch.no_grad():
                     for saved, p in zip(last_good, params):
@@ -332,7 +356,7 @@ def fit(
             optimizer.step()
             history.step_loss.append(value)
             history.lr.append(lr)
-            history.tokens_seen += x.numel()
+            history.tokens_seen += x.numel() * ctx.world
             since_eval.append(value)
             if bar is not None:
                 bar.update(1)
@@ -342,7 +366,7 @@ def fit(
             if step % config.eval_interval == 0 or step == config.steps:
                 stop = _record_eval(model, history, step, since_eval, val_tensor, config, hooks) or stop
                 since_eval = []
-            if stop:
+            if ctx.any(stop, target):
                 history.stop_reason = "stopped by callback"
                 break
         else:
@@ -389,7 +413,7 @@ def _record_eval(
 ) -> bool:
     val = math.nan
     if val_tensor is not None:
-        val = evaluate(model, val_tensor, seq_len=config.seq_len, max_tokens=config.eval_tokens)
+        val = distributed.context().evaluate(evaluate, model, val_tensor, config.seq_len, config.eval_tokens)
     history.steps.append(step)
     history.train_loss.append(sum(since_eval) / len(since_eval))
     history.val_loss.append(val)
