@@ -11,7 +11,7 @@ PIP := $(PYTHON) -m pip
 TORCH_SPEC ?= torch==2.13.0
 JB_BUILD := jupyter-book build . -W -n --keep-going
 
-.PHONY: setup setup-lib setup-book setup-browser setup-sandbox assets book test test-lib test-notebooks test-browser execute clean
+.PHONY: setup setup-lib setup-book setup-browser setup-sandbox assets book test test-lib test-notebooks test-browser execute clean compat
 
 setup-lib:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install --progress-bar off "$(TORCH_SPEC)"
@@ -47,6 +47,11 @@ test: test-lib test-notebooks test-browser
 
 execute: setup-book
 	$(PYTHON) book/execute_notebooks.py
+
+# Not part of `make test`: lmlib's tests and the chapters on every Python 3.10-3.13 found (pyenv), each in a
+# fresh venv; prints a table. COMPAT_ARGS=--download-torch fetches PyPI's torch where no local wheel fits.
+compat:
+	$(PYTHON) scripts/compat.py $(COMPAT_ARGS)
 
 clean:
 	rm -rf _build

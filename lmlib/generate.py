@@ -11,11 +11,14 @@ follow this same rule, so they produce the same tokens, and the cache rebuilds i
 from __future__ import annotations
 
 import codecs
+import contextlib
 import math
+import warnings
 from typing import Iterator
 
 import torch
 
+from .models import KVCache
 from .tokenizers import Tokenizer
 
 __all__ = ["next_token_probs", "filter_logits", "sample", "generate", "stream", "generate_ids"]
@@ -67,17 +70,83 @@ def sample(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One token id per row of ``logits`` (..., V): greedy when ``temperature == 0``, else sampled."""
+    """One token id per row of ``logits`` (..., V): greedy when ``temperature == 0``, else sampled.
+
+    Sampling inverts the cumulative distribution at one uniform number per row drawn from ``generator``
+    on the CPU, so a seed gives the same tokens on every device and torch release (``torch.multinomial``
+    changed its algorithm between releases).
+    """
     if temperature == 0:
         _check_sampling(temperature, top_k, top_p, logits.size(-1))
         return logits.argmax(dim=-1)
     probs = next_token_probs(logits.float(), temperature, top_k, top_p)
-    flat = probs.reshape(-1, probs.size(-1)).cpu()
-    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1]).to(logits.device)
+    cdf = probs.reshape(-1, probs.size(-1)).cpu().double().cumsum(dim=-1)
+    u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=torch.float64) * cdf[:, -1:]
+    ids = torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.shape[-1] - 1)  # first token whose cdf > u
+    return ids.view(probs.shape[:-1]).to(logits.device)
 
 
 def _context_limit(model: torch.nn.Module) -> int | None:
     return getattr(model.config, "block_size", None)
+
+
+CUDA_GRAPHS = True  # replay the GPT's one-token step as a CUDA graph on a GPU (False: plain PyTorch calls)
+
+
+class _OneTokenStep:
+    """The GPT's step for one new token with fixed shapes (``KVCache.index``), run eagerly or, with
+    ``capture``, recorded once as a CUDA graph and replayed: on a GPU a small model's step costs mostly
+    the launching of its ~100 kernels, which one graph replay replaces. It writes into the cache's
+    preallocated buffers, which must already hold at least one position."""
+
+    def __init__(self, model: torch.nn.Module, cache, capture: bool):
+        self.model, self.cache, self.graph = model, cache, None
+        device = cache.keys[0].device
+        self.token = torch.zeros(1, 1, dtype=torch.long, device=device)
+        self.index = torch.full((1,), cache.length, dtype=torch.long, device=device)
+        if capture:
+            length = cache.length
+            cache.index = self.index
+            try:
+                side = torch.cuda.Stream(device)  # warm-up off the default stream, as CUDA graphs require
+                side.wait_stream(torch.cuda.current_stream(device))
+                with torch.cuda.stream(side):
+                    for _ in range(2):
+                        cache.length = length
+                        model(self.token, cache)  # writes at the free position ``length``: overwritten later
+                torch.cuda.current_stream(device).wait_stream(side)
+                cache.length = length
+                self.graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(self.graph):
+                    self.logits = model(self.token, cache)
+            finally:
+                cache.index, cache.length = None, length
+
+    def __call__(self, token: int) -> torch.Tensor:
+        """Logits (1, 1, V) for ``token`` at the cache's next position; the cache grows by one."""
+        self.token.fill_(token)
+        self.index.fill_(self.cache.length)
+        if self.graph is not None:
+            self.graph.replay()
+            self.cache.length += 1
+            return self.logits
+        self.cache.index = self.index
+        try:
+            return self.model(self.token, self.cache)  # (which counts the new position itself)
+        finally:
+            self.cache.index = None
+
+
+def _one_token_step(model: torch.nn.Module, state, capture: bool):
+    """A ``_OneTokenStep`` for a GPT's cache on CUDA, or None (other models, devices, or a failed capture)."""
+    if not capture or not isinstance(state, KVCache) or not state.keys or state.keys[0].device.type != "cuda":
+        return None
+    try:
+        return _OneTokenStep(model, state, capture=True)
+    except Exception as err:  # noqa: BLE001 - fall back to plain calls, which work wherever the graph does not
+        warnings.warn(f"CUDA graph capture failed ({type(err).__name__}: {err}); generating without it",
+                      RuntimeWarning, stacklevel=3)
+        return None
 
 
 @torch.no_grad()
@@ -112,19 +181,34 @@ def generate_ids(
     tokens = list(prompt_ids)
     start = 0 if limit is None or len(tokens) <= limit else len(tokens) - keep
     state, state_start, fed = None, start, start  # the state holds tokens[state_start:fed]
+    step = None  # a captured one-token step (CUDA), made at the first single new token; False: none
+    checked = getattr(model, "ids_checked", None)
+    settings = contextlib.ExitStack()
     try:
+        if callable(checked):  # the prompt was checked above, and sampled ids lie in the vocabulary
+            settings.enter_context(checked())
         for _ in range(max_new_tokens):
             if limit is not None and len(tokens) - start > limit:
                 start = len(tokens) - keep
             if not use_cache or state is None or state_start != start:
-                state, state_start, fed = model.new_state(), start, start
-            new = torch.tensor([tokens[fed:]], dtype=torch.long, device=device)
-            logits, state = model.advance(new, state)
+                if step:  # keep the buffers the captured step writes into
+                    state.length = 0
+                else:
+                    state = model.new_state()
+                state_start, fed = start, start
+            if use_cache and step is None and len(tokens) - fed == 1:
+                step = _one_token_step(model, state, CUDA_GRAPHS) or False
+            if step and len(tokens) - fed == 1:
+                logits = step(tokens[-1])
+            else:
+                new = torch.tensor([tokens[fed:]], dtype=torch.long, device=device)
+                logits, state = model.advance(new, state)
             fed = len(tokens)
-            token = int(sample(logits[0, -1], temperature, top_k, top_p, generator))
+            token = int(sample(logits[0, -1].cpu(), temperature, top_k, top_p, generator))  # one sync per token
             tokens.append(token)
             yield token
     finally:
+        settings.close()
         model.train(was_training)
 
 

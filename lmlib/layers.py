@@ -60,11 +60,16 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Rotate ``x`` of shape (B, n_head, T, head_dim) holding positions start..start+T-1."""
+    def forward(self, x: torch.Tensor, start: int | torch.Tensor = 0) -> torch.Tensor:
+        """Rotate ``x`` of shape (B, n_head, T, head_dim) holding positions start..start+T-1; ``start`` may
+        be a 1-element device tensor (the KV cache's fixed-shape position, see ``models.KVCache.index``)."""
         T = x.shape[-2]
-        cos = self.cos[start : start + T].to(x.dtype)
-        sin = self.sin[start : start + T].to(x.dtype)
+        if isinstance(start, torch.Tensor):
+            where = start.reshape(-1)[:1] + torch.arange(T, device=start.device)
+            cos, sin = self.cos.index_select(0, where).to(x.dtype), self.sin.index_select(0, where).to(x.dtype)
+        else:
+            cos = self.cos[start : start + T].to(x.dtype)
+            sin = self.sin[start : start + T].to(x.dtype)
         x1, x2 = x.chunk(2, dim=-1)
         return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 

@@ -9,9 +9,10 @@ key/value cache (``KVCache``), so each new token costs one step instead of a pas
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 import torch
 import torch.nn as nn
@@ -100,6 +101,7 @@ class _LanguageModel(nn.Module):
 
     config: Union[RNNConfig, GPTConfig]
     kind: str = ""
+    _ids_checked: bool = False  # True inside ``ids_checked()``
 
     def check_input(self, idx: Any, max_len: int | None = None) -> torch.Tensor:
         """Raise ValueError unless ``idx`` is a (B, T) integer tensor of ids inside the vocabulary."""
@@ -116,11 +118,30 @@ class _LanguageModel(nn.Module):
                 f"sequence length {idx.shape[1]} exceeds the model's block_size {self.config.block_size}; "
                 f"pass at most {max_len} tokens"
             )
+        if idx.device != self.device:
+            raise ValueError(
+                f"idx is on {idx.device} but the model is on {self.device}; create the ids there "
+                f"(torch.tensor(..., device=model.device)) or move them with idx.to(model.device)"
+            )
+        if self._ids_checked:  # the caller checked the values already: skip the host-device sync below
+            return idx
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= self.config.vocab_size:
             bad = lo if lo < 0 else hi
             raise ValueError(f"token id {bad} is outside the vocabulary (0..{self.config.vocab_size - 1})")
         return idx
+
+    @contextlib.contextmanager
+    def ids_checked(self) -> Iterator[None]:
+        """Inside: forward passes do not check that the ids lie in the vocabulary, for callers that checked
+        them once already (``fit``, ``evaluate``, ``generate``). Reading the ids' range would wait for the
+        GPU on every pass, and stop ``torch.compile`` from compiling the model as one graph."""
+        before = self._ids_checked
+        self._ids_checked = True
+        try:
+            yield
+        finally:
+            self._ids_checked = before
 
     @staticmethod
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -177,15 +198,45 @@ class RNNLM(_LanguageModel):
 
 @dataclass
 class KVCache:
-    """Keys and values of every past position, per layer: lets the GPT process one new token at a time."""
+    """Keys and values of every past position, per layer: lets the GPT process one new token at a time.
 
-    keys: list[torch.Tensor] = field(default_factory=list)
-    values: list[torch.Tensor] = field(default_factory=list)
+    Each layer's keys and values live in one buffer of ``capacity`` positions, allocated at the first
+    write; later tokens are written into it in place, so a new token costs no copy of the past ones.
+    """
 
-    @property
-    def length(self) -> int:
-        """Number of positions stored."""
-        return self.keys[0].shape[2] if self.keys else 0
+    keys: list[torch.Tensor] = field(default_factory=list)  # per layer, (batch, n_head, capacity, head_dim)
+    values: list[torch.Tensor] = field(default_factory=list)  # same shape as keys
+    capacity: int | None = None  # positions each buffer holds (the GPT's block_size; None: no limit, grows)
+    length: int = 0  # positions filled so far, the same in every layer
+    # Fixed shapes, for replaying one step as a CUDA graph (generate does): while set, a 1-element device
+    # tensor with the position one new token is written at; attention then reads whole buffers, masked.
+    index: torch.Tensor | None = None
+
+    def store(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write ``k``, ``v`` (B, n_head, T, head_dim) after the ``length`` stored positions of ``layer``;
+        return that layer's keys and values up to and including them (views, not copies)."""
+        if self.index is not None:  # fixed shapes: write at the device-side position, return whole buffers
+            self.keys[layer].index_copy_(2, self.index, k)
+            self.values[layer].index_copy_(2, self.index, v)
+            return self.keys[layer], self.values[layer]
+        start, end = self.length, self.length + k.shape[2]
+        if layer == len(self.keys):  # first write to this layer: allocate its buffers
+            size = max(end, self.capacity or 0)
+            # zeros, not empty: the fixed-shape step reads whole buffers, and 0 x NaN of stale memory is NaN
+            self.keys.append(k.new_zeros(k.shape[0], k.shape[1], size, k.shape[3]))
+            self.values.append(v.new_zeros(v.shape[0], v.shape[1], size, v.shape[3]))
+        elif end > self.keys[layer].shape[2]:  # only without a capacity: double the buffers
+            self.keys[layer] = _grown(self.keys[layer], end)
+            self.values[layer] = _grown(self.values[layer], end)
+        self.keys[layer][:, :, start:end] = k
+        self.values[layer][:, :, start:end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+
+def _grown(buffer: torch.Tensor, needed: int) -> torch.Tensor:
+    out = buffer.new_zeros(*buffer.shape[:2], max(needed, 2 * buffer.shape[2]), buffer.shape[3])
+    out[:, :, : buffer.shape[2]] = buffer
+    return out
 
 
 class CausalSelfAttention(nn.Module):
@@ -203,7 +254,9 @@ class CausalSelfAttention(nn.Module):
         self.q_norm = RMSNorm(head_dim) if config.qk_norm else None
         self.k_norm = RMSNorm(head_dim) if config.qk_norm else None
 
-    def split_heads(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def split_heads(
+        self, x: torch.Tensor, start: int | torch.Tensor = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values, each (B, n_head, T, head_dim), for positions start..start+T-1."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
@@ -216,20 +269,19 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         B, T, C = x.shape
-        start = cache.keys[layer].shape[2] if cache is not None and len(cache.keys) > layer else 0
+        start = 0  # position of x's first token (rotary positions need it)
+        if cache is not None:
+            start = cache.index if cache.index is not None else cache.length
         q, k, v = self.split_heads(x, start)
         past = 0
         if cache is not None:
-            if len(cache.keys) > layer:
-                past = cache.keys[layer].shape[2]
-                k = torch.cat([cache.keys[layer], k], dim=2)
-                v = torch.cat([cache.values[layer], v], dim=2)
-                cache.keys[layer], cache.values[layer] = k, v
-            else:
-                cache.keys.append(k)
-                cache.values.append(v)
+            past = cache.length
+            k, v = cache.store(layer, k, v)
         drop = self.dropout if self.training else 0.0
-        if past == 0:
+        if cache is not None and cache.index is not None:  # one token against whole buffers: mask what is unwritten
+            visible = (torch.arange(k.shape[2], device=x.device) <= cache.index).view(1, -1)  # (1 query, keys)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, dropout_p=drop)
+        elif past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
         elif T == 1:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
@@ -314,17 +366,21 @@ class GPT(_LanguageModel):
         self.check_input(idx, max_len=self.config.block_size - past)
         T = idx.shape[1]
         pos = torch.arange(past, past + T, device=idx.device)
+        if cache is not None and cache.index is not None:
+            pos = cache.index  # fixed shapes: the position is a device tensor (see KVCache.index)
         x = self.tok_emb(idx)
         if self.pos_emb is not None:  # learned positions; rotary ones act inside attention
             x = x + self.pos_emb(pos)
         x = self.drop(x)
         for layer, block in enumerate(self.blocks):
             x = block(x, cache, layer)
+        if cache is not None:
+            cache.length += T
         return self.head(self.ln_f(x))
 
     def new_state(self) -> KVCache:
-        """An empty key/value cache."""
-        return KVCache()
+        """An empty key/value cache with room for ``block_size`` positions."""
+        return KVCache(capacity=self.config.block_size)
 
     def advance(self, idx: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
         """Logits for ``idx`` continuing the tokens in the cache ``state``, and the grown cache."""

@@ -14,7 +14,10 @@ __all__ = ["resolve_device", "seed_everything"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to run on: ``device`` if given, else CUDA when available, else the CPU."""
+    """The device to run on: ``device`` if given, else ``$LMLIB_DEVICE`` if set, else CUDA when available,
+    else the CPU."""
+    if device is None and os.environ.get("LMLIB_DEVICE"):
+        device = os.environ["LMLIB_DEVICE"]
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

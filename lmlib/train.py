@@ -11,6 +11,8 @@ finite loss.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
 import time
 import warnings
@@ -34,11 +36,13 @@ __all__ = [
     "perplexity",
     "learning_rate",
     "make_optimizer",
+    "resolve_precision",
     "seed_everything",
 ]
 
 SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adamw", "muon")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -61,6 +65,10 @@ class TrainConfig:
     progress: bool = True  # show a tqdm progress bar
     optimizer: str = "adamw"  # "adamw", or "muon": Muon for hidden matrices, AdamW for the rest (chapter 8)
     muon_lr: float = 0.02  # Muon's peak learning rate (follows the same warm-up and schedule as lr)
+    # "fp32"; "bf16" or "fp16": matmuls in 16 bits under autocast, weights kept in fp32 ("fp16" with a grad
+    # scaler, for GPUs without bf16 such as a T4); "auto": fp32 on the CPU, bf16 on a GPU that has it, else fp16
+    precision: str = "auto"
+    compile: bool = False  # train through torch.compile(model): slow first steps, faster ones after
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len", "eval_interval", "eval_tokens"):
@@ -87,6 +95,10 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if not isinstance(self.muon_lr, (int, float)) or not math.isfinite(self.muon_lr) or self.muon_lr <= 0:
             raise ValueError(f"muon_lr must be a finite number > 0, got {self.muon_lr!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
 
 
 @dataclass
@@ -178,6 +190,7 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices (dim >= 2) and none on biases, norms' gains.
 
+    On CUDA (the model already moved there) it is torch's fused AdamW: one kernel for all tensors.
     With ``config.optimizer == "muon"``: ``optim.Muon``, Muon (at ``muon_lr``) for the hidden matrices and
     AdamW (at ``lr``) for embeddings, head, biases and gains; each group's ``lr_scale`` is its peak
     learning rate over ``lr``, which ``fit`` multiplies into the schedule.
@@ -192,7 +205,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+    params = decay + no_decay
+    fused = bool(params) and all(p.is_cuda for p in params) and "fused" in inspect.signature(torch.optim.AdamW).parameters
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, **({"fused": True} if fused else {}))
 
 
 def _block_size(model: nn.Module) -> int | None:
@@ -235,7 +250,9 @@ def evaluate(
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
+    settings = contextlib.ExitStack()
     try:
+        settings.enter_context(_ids_checked(model))  # every id was checked above: no check (and sync) per batch
         for start in range(0, len(x_all), batch_size):
             x = x_all[start : start + batch_size].to(device)
             y = y_all[start : start + batch_size].to(device)
@@ -245,6 +262,7 @@ def evaluate(
             )
             count += y.numel()
     finally:
+        settings.close()
         model.train(was_training)
     return total / count
 
@@ -273,6 +291,117 @@ def _progress_bar(config: TrainConfig):
     return tqdm(total=config.steps, desc="training", unit="step", leave=True)
 
 
+# ----------------------------------------------------------------------------------- using the hardware
+# On a GPU, fit keeps the device busy: ids checked once (not in every forward pass), batches gathered on
+# the device from indices sent ahead in pinned memory, one host-device sync per step (the loss and the
+# gradient norm read together), TF32 or 16-bit matmuls, fused AdamW, optionally torch.compile. On the
+# CPU the same loop gives exactly the numbers it always gave in fp32.
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The precision ``fit`` trains with on ``device``: "auto" resolved, and checked that the device can."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    native_bf16 = device.type == "cuda" and _native_bf16(device)
+    if precision == "auto":
+        if device.type != "cuda":
+            return "fp32"
+        return "bf16" if native_bf16 else "fp16"
+    if precision == "bf16" and device.type == "cuda" and not native_bf16:
+        raise ValueError(
+            f"precision 'bf16' needs a GPU with native bfloat16 (compute capability 8.0 or newer); "
+            f"{torch.cuda.get_device_name(device)} has {'.'.join(map(str, torch.cuda.get_device_capability(device)))}: "
+            "use 'fp16' (or 'auto', which picks it)"
+        )
+    if precision in ("bf16", "fp16") and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"precision {precision!r} is supported on 'cuda' and 'cpu', not {device.type!r}; use 'fp32'")
+    if precision == "fp16" and device.type == "cpu" and not _has_amp_grad_scaler():
+        raise ValueError(
+            f"precision 'fp16' on the CPU needs torch >= 2.3 (this is {torch.__version__}); use 'bf16' or 'fp32'"
+        )
+    return precision
+
+
+def _native_bf16(device: torch.device) -> bool:
+    if getattr(torch.version, "hip", None):
+        return torch.cuda.is_bf16_supported()
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def _has_amp_grad_scaler() -> bool:
+    return "device" in inspect.signature(getattr(torch.amp, "GradScaler", lambda: None)).parameters
+
+
+def _autocast(device: torch.device, precision: str):
+    """A context that runs forward passes at ``precision`` (a no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _grad_scaler(device: torch.device, precision: str):
+    """fp16 needs its loss scaled so that small gradients do not underflow; None for fp32 and bf16."""
+    if precision != "fp16":
+        return None
+    if _has_amp_grad_scaler():
+        return torch.amp.GradScaler(device.type)
+    return torch.cuda.amp.GradScaler()  # torch < 2.3
+
+
+@contextlib.contextmanager
+def _tf32_matmuls(device: torch.device):
+    """Inside: float32 matmuls on CUDA use TF32 tensor cores (torch's "high" precision); restored after."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    if before == "highest":
+        torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def _batch_sampler(
+    ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator, on_device: bool | None = None
+) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
+    """A function returning the next random batch ``(x, y)`` on ``ids``'s device.
+
+    The start positions are drawn on the CPU exactly as ``data.get_batch`` draws them (so a seed gives the
+    same batches on every device); off the CPU (``on_device``) they travel in pinned memory without waiting
+    for the device, and the windows are gathered there.
+    """
+    if not (ids.device.type != "cpu" if on_device is None else on_device):
+        return lambda: get_batch(ids, batch_size, seq_len, generator)
+    offsets = torch.arange(seq_len + 1, device=ids.device)
+
+    def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)
+        if ids.is_cuda:
+            starts = starts.pin_memory()
+        window = ids[starts.to(ids.device, non_blocking=True).unsqueeze(1) + offsets]
+        return window[:, :-1], window[:, 1:]
+
+    return next_batch
+
+
+def _compiled(model: nn.Module) -> Callable:
+    """torch.compile(model), or the model itself (with a warning) where torch.compile is unavailable."""
+    try:
+        return torch.compile(model)
+    except Exception as err:  # e.g. a Python that this torch's compiler does not support yet
+        warnings.warn(f"torch.compile is unavailable here ({err}); training without it", RuntimeWarning, stacklevel=3)
+        return model
+
+
+def _ids_checked(model: nn.Module):
+    """The model's ``ids_checked()`` context (forward passes skip the id-range check), if it has one."""
+    checked = getattr(model, "ids_checked", None)
+    return checked() if callable(checked) else contextlib.nullcontext()
+
+
 def fit(
     model: nn.Module,
     train_ids: Sequence[int] | torch.Tensor,
@@ -285,10 +414,11 @@ def fit(
 ) -> History:
     """Train ``model`` on random windows of ``train_ids``; evaluate on ``val_ids``; return the ``History``.
 
-    Checks every input before any work. ``device`` defaults to CUDA when available, else the CPU.
-    Pass an ``optimizer`` (e.g. from ``make_optimizer``) to continue training with its state.
-    Inside a torch.distributed process group (``torchrun``, ``distributed.init()``), it trains data-parallel
-    on all processes: see ``lmlib.distributed``.
+    Checks every input before any work. ``device`` defaults to CUDA when available, else the CPU (or
+    ``$LMLIB_DEVICE``); the model stays there afterwards. ``config.precision`` and ``config.compile`` choose
+    the arithmetic (see ``TrainConfig``). Pass an ``optimizer`` (e.g. from ``make_optimizer``) to continue
+    training with its state. Inside a torch.distributed process group (``torchrun``, ``distributed.init()``),
+    it trains data-parallel on all processes: see ``lmlib.distributed``.
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -307,12 +437,18 @@ def fit(
     ctx.check_batch(config.batch_size)
     target = ctx.device(resolve_device(device))
     hooks = ctx.callbacks(hooks, StopTraining)  # with several processes: on rank 0, whose decision to stop is shared
+    precision = resolve_precision(config.precision, target)
 
     model.to(target)
     net = ctx.wrap(model, target)
     train_tensor = train_tensor.to(target)
     optimizer = make_optimizer(model, config) if optimizer is None else optimizer
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    next_batch = _batch_sampler(train_tensor, config.batch_size, config.seq_len, generator)
+    forward = _compiled(net) if config.compile else net
+    scaler = _grad_scaler(target, precision)
+    amp = lambda: _autocast(target, precision)  # noqa: E731 - a fresh context for every forward pass
+    settings = contextlib.ExitStack()  # TF32 and the skipped id checks, undone when fit ends
     torch.manual_seed(config.seed + ctx.rank)  # dropout masks
     history = History()
     bar = _progress_bar(config) if ctx.is_main else None
@@ -323,16 +459,38 @@ def fit(
         cb.on_start(config, history)
     params = [p for p in model.parameters() if p.requires_grad]
     last_good = [p.detach().clone() for p in params]  # weights before the latest update, for a rollback
+    copy_all = getattr(torch, "_foreach_copy_", None) or (lambda dst, src: [d.copy_(t) for d, t in zip(dst, src)])
     step = 0
     try:
+        settings.enter_context(_tf32_matmuls(target))
+        settings.enter_context(_ids_checked(model))  # the ids were checked above, once
         for step in range(1, config.steps + 1):
             lr = learning_rate(step - 1, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
-            x, y = get_batch(train_tensor, config.batch_size, config.seq_len, generator)
-            x, y = ctx.shard(x, y)  # with several processes, each takes its slice of the global batch
-            loss = model.loss(net(x), y)
-            value = ctx.mean(loss.item(), target)
+            x, y = ctx.shard(*next_batch())  # with several processes, each takes its slice of the global batch
+            try:
+                with amp():
+                    loss = model.loss(forward(x), y)
+            except Exception as err:  # noqa: BLE001 - a compiler failure: go on without it if plain PyTorch works
+                if forward is net:
+                    raise
+                with amp():
+                    loss = model.loss(net(x), y)
+                warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); training without it",
+                              RuntimeWarning, stacklevel=2)
+                forward = net
+            optimizer.zero_grad(set_to_none=True)
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            if config.grad_clip is not None:
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            else:
+                norm = torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+            # The step's one host-device sync: the loss and the gradient norm, read together.
+            value, norm = torch.stack([loss.detach().float(), norm.detach().float()]).tolist()
+            value = ctx.mean(value, target)  # with several processes: the global batch's loss
             if not math.isfinite(value):
                 with torch.no_grad():
                     for saved, p in zip(last_good, params):
@@ -341,19 +499,16 @@ def fit(
                     step, f"the training loss is {value}", lr, restored=step - 2 if step > 1 else None
                 )
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip is not None:
-                norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
-            else:
-                norm = float(torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])))
-            if not math.isfinite(norm):
+            if not math.isfinite(norm) and scaler is None:  # (fp16 overflows now and then: the scaler skips those)
                 history.stop_reason = _diverged(step, f"the gradient norm is {norm}", lr, restored=step - 1)
                 break
             with torch.no_grad():
-                for saved, p in zip(last_good, params):
-                    saved.copy_(p)
-            optimizer.step()
+                copy_all(last_good, params)
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+                scaler.update()  # and the scale shrinks; it grows again after a run of good steps
             history.step_loss.append(value)
             history.lr.append(lr)
             history.tokens_seen += x.numel() * ctx.world
@@ -364,7 +519,7 @@ def fit(
                     bar.set_postfix(loss=f"{value:.3f}")
             stop = any([bool(cb.on_step(step, value, history)) for cb in hooks])
             if step % config.eval_interval == 0 or step == config.steps:
-                stop = _record_eval(model, history, step, since_eval, val_tensor, config, hooks) or stop
+                stop = _record_eval(model, history, step, since_eval, val_tensor, config, hooks, amp) or stop
                 since_eval = []
             if ctx.any(stop, target):
                 history.stop_reason = "stopped by callback"
@@ -380,9 +535,10 @@ def fit(
         model.eval()
         if since_eval and history.stop_reason != "completed":
             try:
-                _record_eval(model, history, len(history.step_loss), since_eval, val_tensor, config, [])
+                _record_eval(model, history, len(history.step_loss), since_eval, val_tensor, config, [], amp)
             except KeyboardInterrupt:
                 pass
+        settings.close()
         model.eval()
         history.elapsed = time.perf_counter() - started
         if bar is not None:
@@ -410,10 +566,12 @@ def _record_eval(
     val_tensor: torch.Tensor | None,
     config: TrainConfig,
     hooks: list[Callback],
+    amp: Callable = contextlib.nullcontext,
 ) -> bool:
     val = math.nan
     if val_tensor is not None:
-        val = distributed.context().evaluate(evaluate, model, val_tensor, config.seq_len, config.eval_tokens)
+        with amp():
+            val = distributed.context().evaluate(evaluate, model, val_tensor, config.seq_len, config.eval_tokens)
     history.steps.append(step)
     history.train_loss.append(sum(since_eval) / len(since_eval))
     history.val_loss.append(val)

@@ -1,5 +1,7 @@
 """Shared fixtures: tiny texts, tokenizers and models that make every test fast and seeded."""
 
+import os
+
 import pytest
 import torch
 
@@ -9,6 +11,17 @@ TINY_TEXT = (
     "The quick brown fox jumps over the lazy dog. "
     "A language model predicts the next token from the ones before it.\n"
 ) * 8
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``gpu`` where there is no CUDA device, ``slow`` unless LMLIB_SLOW_TESTS=1."""
+    no_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    not_slow = pytest.mark.skip(reason="slow (minutes); set LMLIB_SLOW_TESTS=1 to run it")
+    for item in items:
+        if item.get_closest_marker("gpu") and not torch.cuda.is_available():
+            item.add_marker(no_gpu)
+        if item.get_closest_marker("slow") and os.environ.get("LMLIB_SLOW_TESTS") != "1":
+            item.add_marker(not_slow)
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,8 @@ def trained_gpt(char_tok):
 def test_round_trip_gives_identical_logits_tokenizer_and_history(tmp_path, trained_gpt):
     model, tok, history = trained_gpt
     path = checkpoint.save(tmp_path / "model.lmlib", model, tok, history=history)
-    loaded, tok2 = checkpoint.load(path)
-    idx = torch.tensor([tok.encode("The quick")])
+    loaded, tok2 = checkpoint.load(path, device=model.device)  # fit left the model on its default device
+    idx = torch.tensor([tok.encode("The quick")], device=model.device)
     assert torch.equal(loaded(idx), model.eval()(idx))
     assert loaded.head.weight is loaded.tok_emb.weight  # tying survives
     assert tok2.encode(TINY_TEXT) == tok.encode(TINY_TEXT)

@@ -20,7 +20,7 @@ def test_temperature_zero_is_greedy(trained):
     ids = tok.encode("The quick")
     expected = list(ids)
     for _ in range(5):
-        logits = model(torch.tensor([expected[-16:]]))
+        logits = model(torch.tensor([expected[-16:]], device=model.device))
         expected.append(int(logits[0, -1].argmax()))
     out = generate.generate(model, tok, "The quick", max_new_tokens=5, temperature=0)
     assert out == tok.decode(expected)
@@ -130,3 +130,17 @@ def test_generation_leaves_training_mode_as_it_was(trained):
     generate.generate(model, tok, "a", 2)
     assert model.training
     model.eval()
+
+
+def test_sampling_inverts_the_cdf_at_one_uniform_per_row():
+    logits = torch.log(torch.tensor([0.5, 0.0, 0.3, 0.2]))
+    draws = generate.sample(logits.expand(100_000, 4), generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=4).double() / 100_000
+    assert freq[1] == 0 and freq.tolist() == pytest.approx([0.5, 0.0, 0.3, 0.2], abs=0.01)
+    # The tokens follow from torch.rand alone (not torch.multinomial, whose algorithm changed between
+    # torch releases): u = rand * total, token = first index whose cumulative probability exceeds u.
+    u = torch.rand(8, 1, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    expected = [0 if x < 0.5 else 2 if x < 0.8 else 3 for x in u.view(-1).tolist()]
+    got = generate.sample(logits.expand(8, 4), generator=torch.Generator().manual_seed(7)).tolist()
+    assert got == expected
+    assert generate.sample(logits, top_k=1, generator=torch.Generator().manual_seed(0)).item() == 0

@@ -202,3 +202,22 @@ def test_every_combination_trains_one_step():
         model = tiny(pos=pos, norm=norm, mlp=mlp, qk_norm=qk)
         h = train.fit(model, ids, None, train.TrainConfig(steps=1, batch_size=2, seq_len=8, progress=False), device="cpu")
         assert h.completed and math.isfinite(h.step_loss[0])
+
+
+def test_rotary_positions_in_the_fixed_shape_cache_step():
+    """The one-token step with a device-side position (what CUDA graphs replay) gives the plain step's logits."""
+    from lmlib.generate import _OneTokenStep
+
+    torch.manual_seed(0)
+    model = models.GPT(models.GPTConfig(vocab_size=11, block_size=12, n_layer=2, n_head=2, n_embd=16,
+                                        pos="rope", qk_norm=True)).eval()
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        plain, fixed = model.new_state(), model.new_state()
+        model(ids, plain), model(ids, fixed)
+        step = _OneTokenStep(model, fixed, capture=False)
+        for token in (5, 6, 7):
+            want = model(torch.tensor([[token]]), plain)
+            got = step(token)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert fixed.length == plain.length == 7

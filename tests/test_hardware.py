@@ -1,0 +1,266 @@
+"""fit's hardware paths (precision, grad scaler, torch.compile, ids checked once, device-side batches) and
+the preallocated KV cache, exercised on the CPU. tests/test_gpu.py runs the CUDA side where there is a GPU."""
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from conftest import TINY_TEXT, tiny_gpt
+from lmlib import data, generate, models, runtime, tokenizers, train
+
+
+@pytest.fixture
+def ids(char_tok):
+    return char_tok.encode(TINY_TEXT)
+
+
+def quick(**kw):
+    base = dict(steps=6, batch_size=4, seq_len=8, lr=3e-3, seed=0, eval_interval=3, progress=False)
+    return train.TrainConfig(**{**base, **kw})
+
+
+def test_precision_and_compile_are_checked_in_the_config():
+    with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16', 'fp16'\), got 'fp8'"):
+        train.TrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="compile must be True or False, got 'yes'"):
+        train.TrainConfig(compile="yes")
+
+
+def test_auto_precision_is_fp32_on_the_cpu(char_tok, ids):
+    assert train.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    a = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(precision="fp32"), device="cpu")
+    b = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(), device="cpu")
+    assert a.step_loss == b.step_loss
+
+
+def test_half_precisions_need_a_device_that_has_them():
+    with pytest.raises(ValueError, match="precision 'bf16' is supported on 'cuda' and 'cpu', not 'meta'; use 'fp32'"):
+        train.resolve_precision("bf16", torch.device("meta"))
+    assert train.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_with_fp32_weights(char_tok, ids, precision):
+    if precision == "fp16" and not train._has_amp_grad_scaler():
+        pytest.skip("fp16 on the CPU needs torch >= 2.3")
+    model = tiny_gpt(char_tok.vocab_size)
+    history = train.fit(model, ids, ids, quick(precision=precision), device="cpu")
+    fp32 = train.fit(tiny_gpt(char_tok.vocab_size), ids, ids, quick(), device="cpu")
+    assert history.completed and all(math.isfinite(x) for x in history.step_loss + history.val_loss)
+    assert history.step_loss != fp32.step_loss  # autocast did run in 16 bits ...
+    assert history.step_loss == pytest.approx(fp32.step_loss, abs=0.02)  # ... and changed little
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+class _Overflow(train.Callback):
+    """Makes one parameter's gradient infinite during the backward pass of step ``at``."""
+
+    def __init__(self, model, at):
+        self.model, self.at, self.done, self.snapshots = model, at, 0, {}
+        model.ln_f.weight.register_hook(lambda g: g * math.inf if self.done == self.at - 1 else g)
+
+    def on_step(self, step, loss, history):
+        self.done = step
+        self.snapshots[step] = {k: v.clone() for k, v in self.model.state_dict().items()}
+
+
+def test_fp16_skips_an_overflowing_step_where_fp32_stops(char_tok, ids):
+    if not train._has_amp_grad_scaler():
+        pytest.skip("fp16 on the CPU needs torch >= 2.3")
+    model = tiny_gpt(char_tok.vocab_size)
+    spy = _Overflow(model, at=3)
+    history = train.fit(model, ids, None, quick(precision="fp16"), callbacks=spy, device="cpu")
+    assert history.completed and len(history.step_loss) == 6  # the grad scaler skipped step 3 and went on
+    for name, value in spy.snapshots[3].items():
+        assert torch.equal(value, spy.snapshots[2][name]), name  # step 3 changed nothing
+    assert any(not torch.equal(v, spy.snapshots[3][k]) for k, v in spy.snapshots[4].items())
+
+    model = tiny_gpt(char_tok.vocab_size)
+    spy = _Overflow(model, at=3)
+    with pytest.warns(RuntimeWarning, match="training stopped at step 3: the gradient norm is inf"):
+        history = train.fit(model, ids, None, quick(precision="fp32"), callbacks=spy, device="cpu")
+    assert len(history.step_loss) == 2 and "weights after step 2" in history.stop_reason
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, spy.snapshots[2][name])
+
+
+def _traced(monkeypatch):
+    """torch.compile made cheap for a test: Dynamo traces the model (and must, as one graph), no codegen."""
+    calls = []
+    real = torch.compile
+
+    def compile_(model, **kwargs):
+        calls.append(model)
+        return real(model, backend="eager", fullgraph=True)
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    return calls
+
+
+def test_compile_traces_the_training_forward_as_one_graph(char_tok, ids, monkeypatch):
+    calls = _traced(monkeypatch)
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    model = tiny_gpt(char_tok.vocab_size)
+    with warnings.catch_warnings(record=True) as caught:  # a fallback to eager would warn
+        warnings.simplefilter("always")
+        compiled = train.fit(model, ids, ids, quick(compile=True), device="cpu")
+    assert not [w for w in caught if "torch.compile" in str(w.message)]
+    eager = train.fit(tiny_gpt(char_tok.vocab_size), ids, ids, quick(), device="cpu")
+    assert calls == [model]
+    assert compiled.step_loss == pytest.approx(eager.step_loss, abs=1e-5)
+    assert compiled.val_loss == pytest.approx(eager.val_loss, abs=1e-5)
+
+
+def test_a_failing_compiler_falls_back_to_plain_pytorch(char_tok, ids, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: broken)
+    eager = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(), device="cpu")
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .RuntimeError: no C.. compiler found.; training without it"):
+        history = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(compile=True), device="cpu")
+    assert history.step_loss == eager.step_loss
+
+    def unavailable(model, **kw):
+        raise RuntimeError("Dynamo is not supported on this Python")
+
+    monkeypatch.setattr(torch, "compile", unavailable)
+    with pytest.warns(RuntimeWarning, match="torch.compile is unavailable here .Dynamo is not supported"):
+        history = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(compile=True), device="cpu")
+    assert history.step_loss == eager.step_loss
+
+
+@pytest.mark.slow
+def test_real_torch_compile_on_the_cpu(char_tok, ids):
+    """Inductor generates and compiles C++ here: minutes on a busy 2-core machine."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = train.fit(tiny_gpt(char_tok.vocab_size), ids, ids, quick(compile=True), device="cpu")
+    assert not [w for w in caught if "torch.compile" in str(w.message)]
+    eager = train.fit(tiny_gpt(char_tok.vocab_size), ids, ids, quick(), device="cpu")
+    assert compiled.step_loss == pytest.approx(eager.step_loss, abs=1e-4)
+
+
+def test_ids_checked_skips_only_the_value_check():
+    model = tiny_gpt(10, block_size=8)
+    bad = torch.tensor([[1, 2, 10]])
+    with pytest.raises(ValueError, match="token id 10 is outside the vocabulary"):
+        model(bad)
+    with model.ids_checked():
+        with model.ids_checked():
+            pass
+        with pytest.raises(IndexError):  # unchecked: torch's own error from the embedding
+            model(bad)
+        with pytest.raises(ValueError, match="sequence length 9 exceeds"):  # shapes are still checked
+            model(torch.zeros(1, 9, dtype=torch.long))
+    with pytest.raises(ValueError, match="token id 10 is outside the vocabulary"):
+        model(bad)
+
+
+def test_input_on_another_device_has_a_clear_error():
+    model = tiny_gpt(10, block_size=8).to("meta")
+    with pytest.raises(ValueError, match=r"idx is on cpu but the model is on meta; create the ids there"):
+        model(torch.tensor([[1, 2]]))
+
+
+def test_fit_checks_the_ids_once_not_every_step(char_tok, ids, monkeypatch):
+    calls = {"n": 0}
+    real = torch.Tensor.min
+
+    def counting_min(self, *args, **kwargs):
+        calls["n"] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "min", counting_min)
+    counts = []
+    for steps in (2, 12):
+        calls["n"] = 0
+        train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(steps=steps, eval_interval=100), device="cpu")
+        counts.append(calls["n"])
+    assert counts[0] == counts[1] <= 2
+
+
+def test_device_batches_are_the_cpu_batches(ids):
+    tensor = torch.tensor(ids)
+    on_device = train._batch_sampler(tensor, 4, 8, torch.Generator().manual_seed(5), on_device=True)
+    reference = torch.Generator().manual_seed(5)
+    for _ in range(5):
+        x, y = on_device()
+        x_ref, y_ref = data.get_batch(tensor, 4, 8, reference)
+        assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+
+
+def test_make_optimizer_is_not_fused_on_the_cpu():
+    opt = train.make_optimizer(tiny_gpt(10), train.TrainConfig())
+    assert not opt.defaults.get("fused")
+
+
+def test_default_device_can_be_set_by_environment(monkeypatch):
+    monkeypatch.setenv("LMLIB_DEVICE", "cpu")
+    assert runtime.resolve_device() == torch.device("cpu")
+    assert runtime.resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("LMLIB_DEVICE", "toaster")
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got 'toaster'"):
+        runtime.resolve_device()
+
+
+def test_kv_cache_is_allocated_once_and_written_in_place():
+    model = tiny_gpt(13, block_size=16).eval()
+    idx = torch.randint(0, 13, (1, 12), generator=torch.Generator().manual_seed(0))
+    cache = model.new_state()
+    model.advance(idx[:, :5], cache)
+    buffers = [t.data_ptr() for t in cache.keys + cache.values]
+    assert cache.capacity == 16 and cache.keys[0].shape == (1, 2, 16, 8) and cache.length == 5
+    for i in range(5, 12):
+        model.advance(idx[:, i : i + 1], cache)
+    assert [t.data_ptr() for t in cache.keys + cache.values] == buffers
+    assert cache.length == 12
+
+
+def test_cached_generation_does_not_concatenate(monkeypatch):
+    model = tiny_gpt(256, block_size=32, seed=1)
+    uncached = list(generate.generate_ids(model, list(b"Hi"), max_new_tokens=40, temperature=0, use_cache=False))
+    calls = []
+    real = torch.cat
+    monkeypatch.setattr(torch, "cat", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cached = list(generate.generate_ids(model, list(b"Hi"), max_new_tokens=40, temperature=0, use_cache=True))
+    assert calls == [] and cached == uncached
+
+
+def test_seeded_sampling_is_the_same_with_and_without_the_cache():
+    model = tiny_gpt(256, block_size=16, seed=2)
+    a = list(generate.generate_ids(model, list(b"ab"), 50, temperature=1.0, top_k=50, seed=3, use_cache=True))
+    b = list(generate.generate_ids(model, list(b"ab"), 50, temperature=1.0, top_k=50, seed=3, use_cache=False))
+    assert a == b
+
+
+def test_a_cache_without_capacity_grows():
+    model = tiny_gpt(13, block_size=16).eval()
+    idx = torch.randint(0, 13, (2, 12), generator=torch.Generator().manual_seed(0))
+    cache = models.KVCache()
+    pieces = [model.advance(idx[:, a:b], cache)[0] for a, b in [(0, 1), (1, 2), (2, 7), (7, 12)]]
+    assert cache.length == 12 and cache.keys[0].shape[2] >= 12
+    torch.testing.assert_close(torch.cat(pieces, 1), model(idx), atol=1e-5, rtol=1e-5)
+
+
+def test_one_token_step_with_fixed_shapes_matches_the_growing_cache():
+    """The path generate captures as a CUDA graph on a GPU (KVCache.index), run here without the graph."""
+    model = tiny_gpt(13, block_size=16).eval()
+    idx = torch.randint(0, 13, (1, 16), generator=torch.Generator().manual_seed(0))
+    fixed, growing = model.new_state(), model.new_state()
+    model.advance(idx[:, :4], fixed)
+    model.advance(idx[:, :4], growing)
+    step = generate._OneTokenStep(model, fixed, capture=False)
+    for i in range(4, 16):
+        a = step(int(idx[0, i]))
+        b, _ = model.advance(idx[:, i : i + 1], growing)
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        assert fixed.length == growing.length == i + 1 and fixed.index is None
+    assert generate._one_token_step(model, fixed, capture=True) is None  # the graph is for CUDA only
