@@ -58,7 +58,7 @@ def test_entry_fields(key):
         assert re.fullmatch(r"10\.\d{4,9}/\S+", entry.get("doi")), f"{key}: malformed DOI {entry.get('doi')!r}"
         assert not entry.get("doi").startswith("http"), f"{key}: give the DOI itself, not its URL"
     if entry.get("eprint"):
-        assert re.fullmatch(r"\d{4}\.\d{4,5}(v\d+)?", entry.get("eprint")), f"{key}: malformed arXiv id"
+        assert re.fullmatch(r"(\d{4}\.\d{4,5}|[a-z-]+(\.[A-Z]{2})?/\d{7})(v\d+)?", entry.get("eprint")), f"{key}: malformed arXiv id (new style 1706.03762 or old style cs/0306050)"
     if entry.get("url"):
         assert entry.get("url").startswith(("https://", "http://")), f"{key}: url must be absolute"
     if entry.type in ("article",):
