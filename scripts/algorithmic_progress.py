@@ -12,7 +12,7 @@ Two measurements, kept apart so that a busy machine cannot spoil the first:
    learning curve on the first validation characters and a final loss on the whole validation split.
    These numbers do not depend on the machine's load.
 2. **Cost per step.** All recipes take training steps in turn (round-robin, ``rounds`` rounds of
-   ``round_steps`` steps, torch's default threads), and each recipe's median seconds per step is kept:
+   ``round_steps`` steps, on one thread like the runs), and each recipe's median seconds per step is kept:
    the ratios between recipes are measured under the same conditions, even on a shared machine.
 
 From the two: how much lower the modern loss is at equal tokens and at equal wall time (a separate run
@@ -80,16 +80,16 @@ class Recipe:
     n_embd: int = 128
     seq_len: int = 64
     batch_size: int = 32
-    steps: int = 300
+    steps: int = 200
     lr: float = 3e-3  # AdamW's peak learning rate; the rung "gpt2019-hi" tries twice this for the 2019 recipe
     muon_lr: float = 0.02
     warmup_fraction: float = 0.05
     min_lr_ratio: float = 0.1
     seed: int = 0
     threads: int = 1
-    curve_points: int = 20
+    curve_points: int = 10
     eval_tokens: int = 16_384
-    rounds: int = 12  # cost measurement: rounds of round_steps steps per recipe
+    rounds: int = 6  # cost measurement: rounds of round_steps steps per recipe (one thread, as the runs)
     round_steps: int = 3
     spot: dict = field(default_factory=lambda: {"n_layer": 2, "n_head": 2, "n_embd": 64, "batch_size": 16,
                                                  "steps": 150, "names": ["gpt2019", "muon"]})
@@ -137,7 +137,8 @@ def run_one(step: Step, recipe: Recipe, steps: int, tag: str) -> dict:
 
 
 def spot_check(recipe: Recipe) -> dict:
-    """The chapter's live run: the smaller model, each named recipe, the default threads."""
+    """The chapter's live run: the smaller model, each named recipe, on ``recipe.threads`` threads."""
+    torch.set_num_threads(recipe.threads)
     tok, train_ids, val_ids = _data()
     s = recipe.spot
     out = {}
@@ -151,7 +152,9 @@ def spot_check(recipe: Recipe) -> dict:
 
 
 def measure_costs(recipe: Recipe) -> dict:
-    """Median seconds per training step of every recipe, measured round-robin under the same conditions."""
+    """Median seconds per training step of every recipe, measured round-robin under the same conditions
+    (on ``recipe.threads`` threads, as the runs train: a busy machine hurts several threads far more)."""
+    torch.set_num_threads(recipe.threads)
     tok, train_ids, _ = _data()
     runners = {}
     for step in LADDER:
@@ -203,7 +206,7 @@ def main() -> None:
     record = dict(stored)
     record.update(recipe=asdict(recipe), script="scripts/algorithmic_progress.py",
                   env={"python": platform.python_version(), "torch": torch.__version__,
-                       "logical_cpus": os.cpu_count(), "torch_threads_for_costs": torch.get_num_threads()})
+                       "logical_cpus": os.cpu_count(), "torch_threads_for_costs": recipe.threads})
 
     def save() -> None:
         record["runs"] = sorted(runs.values(), key=lambda r: [s.name for s in LADDER].index(r["name"])
