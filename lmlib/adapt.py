@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import _checks
+
 __all__ = [
     "hidden_states", "pad_batch", "features", "LinearHead", "fit_linear", "FineTuned", "finetune_classifier",
     "predict", "tagging_features", "finetune_lm", "complete_batch", "continuation_logprob",
@@ -30,6 +32,16 @@ __all__ = [
 def _check_model(model: nn.Module) -> None:
     if not hasattr(model, "ln_f") or not hasattr(model, "config") or not hasattr(model.config, "block_size"):
         raise ValueError(f"expected an lmlib GPT (with a final layer norm ln_f), got {type(model).__name__}")
+
+
+def _check_pool(pool: str) -> None:
+    if pool not in ("mean", "last"):
+        raise ValueError(f"pool must be 'mean' or 'last', got {pool!r}")
+
+
+def _check_seqs(name: str, seqs: Sequence[Sequence[int]]) -> None:
+    if isinstance(seqs, (str, bytes)) or not hasattr(seqs, "__len__") or not len(seqs):
+        raise ValueError(f"{name} must be a non-empty list of token-id sequences, got {seqs!r:.80}")
 
 
 def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
@@ -47,8 +59,11 @@ def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
 def pad_batch(seqs: Sequence[Sequence[int]], max_len: int, pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequences cut to ``max_len`` and right-padded: ids (B, T) and lengths (B,). A causal model's
     positions never see the padding after them."""
-    if not seqs:
+    if isinstance(seqs, (str, bytes)) or not hasattr(seqs, "__len__"):
+        raise ValueError(f"seqs must be a list of token-id sequences, got {type(seqs).__name__}")
+    if not len(seqs):
         raise ValueError("no sequences to batch")
+    max_len, pad = _checks.count("max_len", max_len), _checks.count("pad", pad, 0)
     cut = [list(s[:max_len]) for s in seqs]
     if any(len(s) == 0 for s in cut):
         raise ValueError("every sequence needs at least one token")
@@ -83,7 +98,9 @@ def features(model: nn.Module, seqs: Sequence[Sequence[int]], pool: str = "mean"
     """One vector per sequence: the model's final features averaged over positions ("mean") or taken at
     the last position ("last"). Sequences are cut to ``max_len`` (default: the model's block size)."""
     _check_model(model)
-    max_len = max_len or model.config.block_size
+    _check_pool(pool)
+    batch_size = _checks.count("batch_size", batch_size)
+    max_len = model.config.block_size if max_len is None else _checks.count("max_len", max_len)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -120,7 +137,12 @@ class LinearHead(nn.Module):
 def fit_linear(x: torch.Tensor, y: Sequence[int], n_classes: int, steps: int = 300, lr: float = 0.05,
                weight_decay: float = 1e-3, seed: int = 0) -> LinearHead:
     """Logistic regression (softmax) on features ``x`` (N, D) with labels ``y``: full-batch AdamW."""
-    y = torch.as_tensor(list(y), dtype=torch.long)
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point tensor (N, D) of features, got {type(x).__name__}")
+    n_classes = _checks.count("n_classes", n_classes)
+    steps, lr = _checks.count("steps", steps, 0), _checks.positive_number("lr", lr)
+    weight_decay = _checks.positive_number("weight_decay", weight_decay, zero=True)
+    y = torch.as_tensor(_checks.labels("y", y, n_classes), dtype=torch.long)
     if x.dim() != 2 or x.shape[0] != len(y):
         raise ValueError(f"x must be (N, D) with one row per label; got x {tuple(x.shape)} and {len(y)} labels")
     if int(y.min()) < 0 or int(y.max()) >= n_classes:
@@ -158,9 +180,17 @@ def finetune_classifier(model: nn.Module, seqs: Sequence[Sequence[int]], labels:
     ``head`` (e.g. a ``fit_linear`` probe on the same pooled features) starts the head from what a linear
     probe learned instead of from random weights ("linear probing, then fine-tuning"); it is copied."""
     _check_model(model)
-    if len(seqs) != len(labels) or not seqs:
+    _check_seqs("seqs", seqs)
+    _check_pool(pool)
+    n_classes = _checks.count("n_classes", n_classes)
+    labels = _checks.labels("labels", labels, n_classes)
+    if len(seqs) != len(labels):
         raise ValueError(f"need as many labels as sequences (got {len(seqs)} and {len(labels)}), at least one")
-    labels_t = torch.as_tensor(list(labels), dtype=torch.long)
+    steps, batch_size = _checks.count("steps", steps), _checks.count("batch_size", batch_size)
+    lr = _checks.positive_number("lr", lr)
+    if max_len is not None:
+        _checks.count("max_len", max_len)
+    labels_t = torch.as_tensor(labels, dtype=torch.long)
     torch.manual_seed(seed)
     net = copy.deepcopy(model).train()
     head = nn.Linear(net.config.n_embd, n_classes) if head is None else copy.deepcopy(head).train()
@@ -200,6 +230,9 @@ def finetune_classifier(model: nn.Module, seqs: Sequence[Sequence[int]], labels:
 @torch.no_grad()
 def predict(tuned: FineTuned, seqs: Sequence[Sequence[int]], batch_size: int = 32) -> list[int]:
     """The fine-tuned classifier's predicted class for each sequence."""
+    if not isinstance(tuned, FineTuned):
+        raise ValueError(f"tuned must be what finetune_classifier returned, got {type(tuned).__name__}")
+    batch_size = _checks.count("batch_size", batch_size)
     out = []
     device = next(tuned.model.parameters()).device
     for start in range(0, len(seqs), batch_size):
@@ -216,6 +249,9 @@ def tagging_features(model: nn.Module, windows: torch.Tensor, lookahead: int, ba
     t + lookahead, concatenated, shape (N, W, 2 n_embd). A causal model sees only the left; reading the
     features ``lookahead`` positions later lets the tag depend on a little of what follows."""
     _check_model(model)
+    lookahead, batch_size = _checks.count("lookahead", lookahead, 0), _checks.count("batch_size", batch_size)
+    if not isinstance(windows, torch.Tensor):
+        raise ValueError(f"windows must be a tensor of token ids (N, W + lookahead), got {type(windows).__name__}")
     if windows.dim() != 2 or windows.shape[1] <= lookahead:
         raise ValueError(f"windows must be (N, W + lookahead) with W >= 1; got {tuple(windows.shape)}, lookahead {lookahead}")
     was_training = model.training
@@ -244,6 +280,8 @@ def finetune_lm(model: nn.Module, examples: Sequence[tuple[Sequence[int], Sequen
     _check_model(model)
     if not examples:
         raise ValueError("no examples to fine-tune on")
+    steps, batch_size = _checks.count("steps", steps), _checks.count("batch_size", batch_size)
+    lr = _checks.positive_number("lr", lr)
     block = model.config.block_size
     for i, (ids, mask) in enumerate(examples):
         if len(ids) != len(mask) or len(ids) < 2:
@@ -298,6 +336,10 @@ def complete_batch(model: nn.Module, prompts: Sequence[Sequence[int]], max_new_t
     (or left-padded with ``pad`` up to it), so a batch shares positions and one key/value cache; a row
     stops at the token ``stop`` (not included)."""
     _check_model(model)
+    _check_seqs("prompts", prompts)
+    max_new_tokens, batch_size = _checks.count("max_new_tokens", max_new_tokens, 0), _checks.count("batch_size", batch_size)
+    if prompt_len is not None:
+        _checks.count("prompt_len", prompt_len)
     prompt_len = prompt_len or max(len(p) for p in prompts)
     if prompt_len + max_new_tokens > model.config.block_size:
         raise ValueError(f"prompt_len + max_new_tokens = {prompt_len + max_new_tokens} exceeds the block size "
@@ -333,6 +375,7 @@ def continuation_logprob(model: nn.Module, contexts: Sequence[Sequence[int]], co
     left so that context + continuation fits the block size). Chapter 6.2 ranks passages by how well they
     predict a question."""
     _check_model(model)
+    batch_size = _checks.count("batch_size", batch_size)
     if len(contexts) != len(continuations) or not contexts:
         raise ValueError(f"need one continuation per context, at least one (got {len(contexts)} and {len(continuations)})")
     block = model.config.block_size

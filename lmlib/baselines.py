@@ -16,6 +16,8 @@ from typing import Sequence
 
 import torch
 
+from . import _checks
+
 __all__ = ["BagOfWords", "LookupTagger", "nearest_translation", "lead_sentence"]
 
 
@@ -25,6 +27,10 @@ class BagOfWords:
     def __init__(self, analyzer: str = "word", ngram: tuple[int, int] = (1, 3), min_count: int = 2):
         if analyzer not in ("word", "char"):
             raise ValueError(f"analyzer must be 'word' or 'char', got {analyzer!r}")
+        if not (isinstance(ngram, tuple) and len(ngram) == 2 and all(isinstance(n, int) for n in ngram)
+                and 1 <= ngram[0] <= ngram[1] <= 32):
+            raise ValueError(f"ngram must be a pair of ints (lo, hi) with 1 <= lo <= hi <= 32, got {ngram!r}")
+        _checks.count("min_count", min_count)
         self.analyzer, self.ngram, self.min_count = analyzer, ngram, min_count
         self.vocab: dict[str, int] = {}
         self.idf: torch.Tensor | None = None
@@ -34,7 +40,7 @@ class BagOfWords:
     def tokens(self, text: str) -> list[str]:
         """The units counted: lower-cased words, or character n-grams of the text padded with spaces."""
         if self.analyzer == "word":
-            return re.findall(r"\w+", text.lower())
+            return re.findall(r"\w+", _checks.text("text", text).lower())
         padded = f" {text.lower()} "
         lo, hi = self.ngram
         return [padded[i : i + n] for n in range(lo, hi + 1) for i in range(len(padded) - n + 1)]
@@ -43,6 +49,7 @@ class BagOfWords:
         """tf-idf vectors (N, vocabulary) as a sparse tensor, each row scaled to length 1."""
         if self.idf is None:
             raise ValueError("call fit first: the vocabulary comes from the training texts")
+        texts = _checks.texts("texts", texts, empty=True)
         rows, cols, vals = [], [], []
         for row, text in enumerate(texts):
             entries = [(self.vocab[t], (1.0 + math.log(c)) * float(self.idf[self.vocab[t]]))
@@ -60,8 +67,13 @@ class BagOfWords:
     def fit(self, texts: Sequence[str], labels: Sequence[int], n_classes: int, steps: int = 200,
             lr: float = 0.1, weight_decay: float = 1e-4, seed: int = 0) -> "BagOfWords":
         """Build the vocabulary (units seen in ``min_count`` texts or more) and train a logistic regression."""
-        if len(texts) != len(labels) or not texts:
-            raise ValueError(f"need one label per text, at least one (got {len(texts)} and {len(labels)})")
+        texts = _checks.texts("texts", texts)
+        n_classes = _checks.count("n_classes", n_classes)
+        labels = _checks.labels("labels", labels, n_classes)
+        if len(texts) != len(labels):
+            raise ValueError(f"need one label per text (got {len(texts)} texts and {len(labels)} labels)")
+        steps, lr = _checks.count("steps", steps, 0), _checks.positive_number("lr", lr)
+        weight_decay = _checks.positive_number("weight_decay", weight_decay, zero=True)
         df = Counter(t for text in texts for t in set(self.tokens(text)))
         kept = sorted(t for t, c in df.items() if c >= self.min_count)
         if not kept:
@@ -94,8 +106,7 @@ class LookupTagger:
     before, ``right`` after); unseen contexts back off to narrower ones, then to the most frequent tag."""
 
     def __init__(self, left: int = 2, right: int = 2):
-        if left < 0 or right < 0:
-            raise ValueError(f"left and right must be >= 0, got {left}, {right}")
+        _checks.count("left", left, 0, 64), _checks.count("right", right, 0, 64)
         self.left, self.right = left, right
         self.tables: list[dict[bytes, int]] = []
         self.default = 0
@@ -111,13 +122,19 @@ class LookupTagger:
         """Count tags per context over (bytes, tags) samples."""
         counts: list[dict[bytes, Counter]] = [defaultdict(Counter) for _ in range(max(self.left, self.right) + 1)]
         overall: Counter = Counter()
+        if isinstance(samples, (str, bytes)) or not hasattr(samples, "__iter__"):
+            raise TypeError(f"samples must be a list of (bytes, tags) pairs, got {type(samples).__name__}")
         for data, tags in samples:
+            if not isinstance(data, bytes):
+                raise TypeError(f"each sample must be a (bytes, tags) pair, got data of type {type(data).__name__}")
             if len(data) != len(tags):
                 raise ValueError(f"a sample has {len(data)} bytes but {len(tags)} tags")
             for i, tag in enumerate(tags):
                 for level, ctx in enumerate(self._contexts(data, i)):
                     counts[level][ctx][tag] += 1
                 overall[tag] += 1
+        if not overall:
+            raise ValueError("samples hold no tagged bytes: give at least one non-empty sample")
         self.tables = [{ctx: c.most_common(1)[0][0] for ctx, c in table.items()} for table in counts]
         self.default = overall.most_common(1)[0][0]
         return self
@@ -126,6 +143,8 @@ class LookupTagger:
         """One tag per byte of ``data``."""
         if not self.tables:
             raise ValueError("call fit before predict")
+        if not isinstance(data, bytes):
+            raise TypeError(f"data must be bytes (e.g. text.encode()), got {type(data).__name__}")
         out = []
         for i in range(len(data)):
             for table, ctx in zip(self.tables, self._contexts(data, i)):
@@ -140,6 +159,10 @@ class LookupTagger:
 def nearest_translation(source: str, train: Sequence[tuple[str, str]]) -> str:
     """The translation of the training source closest to ``source`` (fewest differing characters, same
     length first; ties to the earliest): what a system that only memorises can do with an unseen input."""
+    _checks.text("source", source)
+    if isinstance(train, (str, bytes)) or not hasattr(train, "__len__") or not all(
+            isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(t, str) for t in pair) for pair in train):
+        raise TypeError("train must be a list of (source, translation) pairs of strings")
     if not train:
         raise ValueError("no training pairs to look up")
 
@@ -151,6 +174,6 @@ def nearest_translation(source: str, train: Sequence[tuple[str, str]]) -> str:
 
 def lead_sentence(text: str) -> str:
     """The first sentence of ``text`` (up to the first '.', '!' or '?' followed by a space or the end)."""
-    flat = " ".join(text.split())
+    flat = " ".join(_checks.text("text", text).split())
     m = re.search(r"[.!?](\s|$)", flat)
     return flat[: m.start() + 1] if m else flat

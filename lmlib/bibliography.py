@@ -106,6 +106,8 @@ def _value(text: str, i: int) -> tuple[str, int]:
 def parse_bibtex(text: str) -> dict[str, BibEntry]:
     """All entries of a BibTeX text, by key (``@comment``, ``@preamble``, ``@string`` and text outside
     entries are skipped). Raises ValueError on a malformed entry or a repeated key, naming the line."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be the BibTeX source as a str, got {type(text).__name__}")
     entries: dict[str, BibEntry] = {}
     i = 0
     entry_start = re.compile(r"@\s*([A-Za-z]+)\s*\{")
@@ -161,6 +163,8 @@ def find_bib(start: str | os.PathLike = ".", name: str = "references.bib") -> Pa
 
 def identifier(entry: BibEntry) -> str | None:
     """How to find the work again: ``doi:…``, ``arXiv:…``, the URL, or ``ISBN …`` (None if it has none)."""
+    if not isinstance(entry, BibEntry):
+        raise TypeError(f"entry must be a BibEntry (from parse_bibtex), got {type(entry).__name__}")
     if entry.get("doi"):
         return f"doi:{entry.get('doi')}"
     if entry.get("eprint"):
@@ -180,6 +184,8 @@ _ROLE = re.compile(r"(?:\{(?:foot)?cite(?::[a-z]+)?\}|:(?:foot)?cite(?::[a-z]+)?
 
 def cited_keys(text: str) -> list[str]:
     """Every citation key used in ``text`` by a sphinxcontrib-bibtex role, in order of first use."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     keys: dict[str, None] = {}
     for match in _ROLE.finditer(text):
         for key in match.group(1).split(","):

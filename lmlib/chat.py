@@ -19,7 +19,9 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
+
+from . import _checks
 
 __all__ = ["ChatTemplate", "Turn", "prompt_for", "stream_reply", "reply", "chat_examples", "qa_pairs",
            "SMALL_TALK", "transcript_html", "ChatBox"]
@@ -32,6 +34,12 @@ class ChatTemplate:
     user: str = "User: "
     assistant: str = "Bot: "
     end: str = "\n"  # a turn ends with a newline: a reply is one line
+
+    def __post_init__(self) -> None:
+        for name in ("user", "assistant", "end"):
+            _checks.text(name, getattr(self, name))
+        if not self.end:
+            raise ValueError("end must be a non-empty marker (e.g. '\\n'): it is where a reply stops")
 
     def turn(self, role: str, text: str) -> str:
         """One turn as text: marker, text, end marker."""
@@ -48,6 +56,18 @@ class Turn:
 
     role: str  # "user" or "assistant"
     text: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ("user", "assistant"):
+            raise ValueError(f"role must be 'user' or 'assistant', got {self.role!r}")
+        _checks.text("text", self.text)
+
+
+def _check_history(history: Any) -> list[Turn]:
+    if isinstance(history, (str, bytes)) or not isinstance(history, Sequence) \
+            or not all(isinstance(t, Turn) for t in history):
+        raise TypeError(f"history must be a list of Turn(role, text), got {history!r:.80}")
+    return list(history)
 
 
 def prompt_for(history: Sequence[Turn], tokenizer, template: ChatTemplate, max_tokens: int) -> list[int]:
@@ -73,7 +93,14 @@ def stream_reply(model, tokenizer, history: Sequence[Turn], template: ChatTempla
     """Yield the assistant's reply piece by piece, stopping at the end-of-turn marker (not yielded)."""
     from .generate import generate_ids
 
+    _check_history(history)
+    if not isinstance(template, ChatTemplate):
+        raise TypeError(f"template must be a ChatTemplate, got {type(template).__name__}")
     block = model.config.block_size
+    if getattr(tokenizer, "vocab_size", None) != model.config.vocab_size:
+        raise ValueError(f"tokenizer has {getattr(tokenizer, 'vocab_size', None)} tokens but the model expects "
+                         f"{model.config.vocab_size}; use the tokenizer the model was trained with")
+    _checks.count("max_new_tokens", max_new_tokens, 0)
     if max_new_tokens >= block:
         raise ValueError(f"max_new_tokens must be below the block size {block}, got {max_new_tokens}")
     ids = prompt_for(history, tokenizer, template, block - max_new_tokens)
@@ -129,6 +156,11 @@ def chat_examples(pairs: Sequence[tuple[str, str]], tokenizer, template: ChatTem
                   small_talk: Sequence[tuple[str, str]] = SMALL_TALK) -> list[tuple[list[int], list[int]]]:
     """Dialogues of up to ``turns`` question/answer exchanges as (ids, mask) examples; the mask is 1 on the
     assistant's words and end marker (what the model learns to write), 0 elsewhere."""
+    for name, value in (("pairs", pairs), ("small_talk", small_talk)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not all(
+                isinstance(p, tuple) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in value):
+            raise TypeError(f"{name} must be a list of (question, answer) pairs of strings")
+    max_tokens, turns = _checks.count("max_tokens", max_tokens), _checks.count("turns", turns)
     rng = random.Random(seed)
     pool = list(pairs) + list(small_talk) * max(1, len(pairs) // (10 * max(1, len(small_talk))))
     rng.shuffle(pool)
@@ -160,6 +192,7 @@ def chat_examples(pairs: Sequence[tuple[str, str]], tokenizer, template: ChatTem
 
 def transcript_html(turns: Sequence[Turn], note: str = "") -> str:
     """A conversation as HTML, with an optional note above it (e.g. that it is a recording)."""
+    turns, note = _check_history(turns), _checks.text("note", note)
     rows = []
     for t in turns:
         who, colour = ("you", "#0969da") if t.role == "user" else ("model", "#1a7f37")

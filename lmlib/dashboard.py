@@ -10,9 +10,11 @@ the dashboard instead of a traceback.
 from __future__ import annotations
 
 import html
+import math
+import numbers
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -21,9 +23,26 @@ from . import generate, models, train
 from .plotting import LivePlot, loss_figure
 from .tokenizers import Tokenizer
 
-__all__ = ["DashboardSettings", "Dashboard", "build_model"]
+__all__ = ["DashboardSettings", "Dashboard", "build_model", "check_setting", "check_settings", "LIMITS"]
 
 KINDS = ("rnn", "lstm", "gru", "gpt")
+# What each setting accepts: an int range, a number range, one of some choices, or any str. The controls
+# show the same ranges, so a value outside them is refused with a message instead of silently clamped.
+LIMITS: dict[str, tuple] = {
+    "kind": ("choice", KINDS),
+    "embedding_dim": ("int", 1, 1024),
+    "hidden_dim": ("int", 1, 2048),
+    "n_layer": ("int", 1, 12),
+    "n_head": ("int", 1, 16),
+    "lr": ("number", 1e-5, 1.0),
+    "seq_len": ("int", 1, 512),
+    "batch_size": ("int", 1, 512),
+    "steps": ("int", 1, 100_000),
+    "eval_interval": ("int", 1, 100_000),
+    "seed": ("int", 0, 2**32 - 1),
+    "prompt": ("str",),
+    "sample_tokens": ("int", 0, 10_000),
+}
 
 
 @dataclass
@@ -45,8 +64,40 @@ class DashboardSettings:
     sample_tokens: int = 120  # length of the sample text
 
 
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` for the setting ``name`` (ints as int), or ValueError saying what the setting accepts."""
+    if name not in LIMITS:
+        raise ValueError(f"unknown setting {name!r}; settings: {', '.join(LIMITS)}")
+    rule = LIMITS[name]
+    if rule[0] == "choice":
+        if not isinstance(value, str) or value not in rule[1]:
+            raise ValueError(f"{name} must be one of {rule[1]}, got {value!r}")
+        return value
+    if rule[0] == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a str, got {type(value).__name__}")
+        return value
+    _, low, high = rule
+    if rule[0] == "int":
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+            raise ValueError(f"{name} must be an int from {low} to {high}, got {value!r}")
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def check_settings(settings: Any) -> DashboardSettings:
+    """``settings`` with every value checked by ``check_setting`` (ValueError for the first bad one)."""
+    if not isinstance(settings, DashboardSettings):
+        raise ValueError(f"settings must be a DashboardSettings, got {type(settings).__name__}")
+    return DashboardSettings(**{f.name: check_setting(f.name, getattr(settings, f.name)) for f in fields(settings)})
+
+
 def build_model(settings: DashboardSettings, vocab_size: int) -> models.LanguageModel:
     """A fresh, seeded model for ``settings`` (raises ValueError for invalid sizes)."""
+    if not isinstance(settings, DashboardSettings):
+        raise ValueError(f"settings must be a DashboardSettings, got {type(settings).__name__}")
     if settings.kind not in KINDS:
         raise ValueError(f"model kind must be one of {KINDS}, got {settings.kind!r}")
     torch.manual_seed(settings.seed)
@@ -83,9 +134,13 @@ class Dashboard:
                  settings: DashboardSettings | None = None, sample_seed: int = 0):
         import ipywidgets as w
 
+        if not isinstance(tokenizer, Tokenizer):
+            raise ValueError(f"tokenizer must be an lmlib tokenizer, got {type(tokenizer).__name__}")
+        if isinstance(sample_seed, bool) or not isinstance(sample_seed, numbers.Integral) or not 0 <= sample_seed < 2**64:
+            raise ValueError(f"sample_seed must be an int in [0, 2**64), got {sample_seed!r}")
         self.train_ids, self.val_ids, self.tokenizer = train_ids, val_ids, tokenizer
-        self.settings = settings or DashboardSettings()
-        self.sample_seed = sample_seed
+        self.settings = check_settings(DashboardSettings() if settings is None else settings)
+        self.sample_seed = int(sample_seed)
         self.model: models.LanguageModel | None = None
         self.history: train.History | None = None
         self.histories: list[train.History] = []
@@ -146,39 +201,59 @@ class Dashboard:
             f"<pre style='white-space:pre-wrap'>{text}</pre>"
         )
 
+    def _fail(self, what: str, err: BaseException) -> None:
+        self._set_status(f"{what}: {html.escape(str(err))}", error=True)
+
     def train(self, **overrides: Any) -> train.History | None:
         """Train in the foreground with the controls' settings (or ``overrides``); return the history.
 
         A bad setting returns None and shows why in the dashboard; the previous model stays.
         """
-        for name, value in overrides.items():
-            if name in self.controls:
-                self.controls[name].value = value
+        self._stop.clear()
+        return self._train(overrides)
+
+    def _train(self, overrides: dict[str, Any]) -> train.History | None:
         try:
-            settings = replace(self.read_controls(), **{k: v for k, v in overrides.items() if k not in self.controls})
+            checked = {name: check_setting(name, value) for name, value in overrides.items()}
+            for name, value in checked.items():  # every value is inside its control's range: nothing is clamped
+                if name in self.controls:
+                    self.controls[name].value = value
+            settings = replace(self.read_controls(), **{k: v for k, v in checked.items() if k not in self.controls})
             model = build_model(settings, self.tokenizer.vocab_size)
             config = train.TrainConfig(steps=settings.steps, batch_size=settings.batch_size, seq_len=settings.seq_len,
                                        lr=settings.lr, seed=settings.seed, eval_interval=settings.eval_interval,
                                        eval_tokens=8192, progress=False)
-            # check the data against the settings now, so a bad setting costs nothing
+            # check the data and the sample's prompt against the settings now, so a bad setting costs nothing
             train._checked_ids("train_ids", self.train_ids, model, settings.seq_len)
+            if self.val_ids is not None:
+                train._checked_ids("val_ids", self.val_ids, model, settings.seq_len)
+            if not self.tokenizer.encode(settings.prompt):
+                raise ValueError("the sample's prompt is empty; it must encode to at least one token")
         except (ValueError, TypeError) as err:
-            self._set_status(f"Cannot train with these settings: {html.escape(str(err))}", error=True)
+            self._fail("Cannot train with these settings", err)
             return None
         self.settings, self.model = settings, model
-        self._stop.clear()
         self.train_button.disabled, self.stop_button.disabled = True, False
         self._set_status(f"training a {settings.kind} model ({models.count_parameters(model):,} parameters)…")
         started = time.perf_counter()
         try:
             history = train.fit(model, self.train_ids, self.val_ids, config, callbacks=[_Live(self)], device="cpu")
+        except Exception as err:  # noqa: BLE001 - shown in the dashboard; the model trained so far stays
+            self._fail("Training failed", err)
+            return None
         finally:
             self.train_button.disabled, self.stop_button.disabled = False, True
         self.history = history
         self.histories.append(history)
-        self._refresh(history, final=True)
+        try:
+            self._refresh(history, final=True)
+        except Exception as err:  # noqa: BLE001 - the history is kept even if the sample cannot be drawn
+            self._fail("Trained, but the plot or the sample failed", err)
+            return history
         last = history.val_loss[-1] if history.val_loss else float("nan")
         done = "stopped early" if not history.completed else "finished"
+        if not history.completed and history.stop_reason not in ("stopped by callback", "interrupted"):
+            done = f"stopped early ({html.escape(history.stop_reason)})"
         self._set_status(f"{done} after {len(history.step_loss)} steps in {time.perf_counter() - started:.1f} s; "
                          f"validation loss {last:.3f} nats/token. The trained model is in <code>.model</code>.")
         return history
@@ -187,8 +262,16 @@ class Dashboard:
         """Start training in a background thread (what the Train button does)."""
         if self._thread is not None and self._thread.is_alive():
             return
-        self._thread = threading.Thread(target=self.train, daemon=True)
+        self._stop.clear()  # here, not in the thread: a stop() right after start() must not be lost
+        self._thread = threading.Thread(target=self._train_in_background, daemon=True)
         self._thread.start()
+
+    def _train_in_background(self) -> None:
+        try:
+            self._train({})
+        except BaseException as err:  # noqa: BLE001 - a thread's error would otherwise vanish
+            self.train_button.disabled, self.stop_button.disabled = False, True
+            self._fail("Training stopped by an error", err)
 
     def stop(self) -> None:
         """Ask a running training to stop after its current step (what the Stop button does)."""
@@ -198,5 +281,8 @@ class Dashboard:
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until a background training started by ``start`` has finished."""
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                    or not 0 <= timeout < math.inf):
+            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
         if self._thread is not None:
             self._thread.join(timeout)

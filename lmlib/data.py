@@ -10,7 +10,11 @@ checked against a SHA-256 digest, cached, and replaced by the default (with a wa
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
+import operator
 import os
+import re
 import urllib.error
 import urllib.request
 import warnings
@@ -31,9 +35,11 @@ __all__ = [
     "get_batch",
     "windows",
     "cache_dir",
+    "MAX_BATCH_TOKENS",
 ]
 
 DEFAULT_CORPUS = "python-docs"
+MAX_BATCH_TOKENS = 2**28  # most tokens one batch may hold (its index tensor alone takes 8 bytes a token)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,17 @@ class RemoteCorpus:
     sha256: str
     size_bytes: int
     description: str
+
+    def __post_init__(self) -> None:
+        for field_name in ("name", "url", "description"):
+            if not isinstance(getattr(self, field_name), str) or not getattr(self, field_name):
+                raise ValueError(f"{field_name} must be a non-empty str, got {getattr(self, field_name)!r}")
+        if not self.url.startswith("https://"):
+            raise ValueError(f"url must be an https:// address, got {self.url!r}")
+        if not isinstance(self.sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
+        if isinstance(self.size_bytes, bool) or not isinstance(self.size_bytes, int) or self.size_bytes < 1:
+            raise ValueError(f"size_bytes must be a positive int, got {self.size_bytes!r}")
 
 
 REMOTE_CORPORA: dict[str, RemoteCorpus] = {
@@ -118,6 +135,8 @@ def load_corpus(name: str | os.PathLike = DEFAULT_CORPUS, *, timeout: float = 20
     if isinstance(name, str) and name == DEFAULT_CORPUS:
         return _python_docs()
     if isinstance(name, str) and name in REMOTE_CORPORA:
+        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
         return _load_remote(REMOTE_CORPORA[name], timeout)
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"corpus must be a name or a file path, got {type(name).__name__}")
@@ -137,12 +156,22 @@ def load_corpus(name: str | os.PathLike = DEFAULT_CORPUS, *, timeout: float = 20
 
 def split(text: str | Sequence, train_fraction: float = 0.9) -> tuple:
     """Split a text (or id sequence) into its first ``train_fraction`` and the rest, in order."""
-    if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must be strictly between 0 and 1, got {train_fraction!r}")
+    if (isinstance(train_fraction, bool) or not isinstance(train_fraction, numbers.Real)
+            or not 0.0 < train_fraction < 1.0):
+        raise ValueError(f"train_fraction must be a number strictly between 0 and 1, got {train_fraction!r}")
+    if not hasattr(text, "__len__") or not hasattr(text, "__getitem__") or isinstance(text, (dict, set)):
+        raise TypeError(f"text must be a str or a sequence of token ids, got {type(text).__name__}")
     if len(text) < 2:
         raise ValueError(f"cannot split a sequence of length {len(text)}; it needs at least 2 items")
     cut = min(max(int(len(text) * train_fraction), 1), len(text) - 1)
     return text[:cut], text[cut:]
+
+
+def _positive_int(name: str, value: object) -> int:
+    """``value`` as an int (numpy integers too) if it is a positive integer, else ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return operator.index(value)
 
 
 def as_tensor(ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
@@ -150,16 +179,47 @@ def as_tensor(ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
     if isinstance(ids, torch.Tensor):
         if ids.dim() != 1:
             raise ValueError(f"token ids must be 1-D, got a tensor of shape {tuple(ids.shape)}")
-        if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
             raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
         return ids.long()
-    return torch.as_tensor(list(ids) if not isinstance(ids, list) else ids, dtype=torch.long)
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TypeError(
+            f"token ids must be a sequence of ints or a 1-D integer tensor, got {type(ids).__name__}"
+            + ("; encode text with a tokenizer first" if isinstance(ids, str) else "")
+        )
+    if not isinstance(ids, list) and hasattr(ids, "__array__"):  # numpy arrays convert as they are
+        import numpy as np
+
+        ids = np.asarray(ids)
+        if ids.ndim != 1:
+            raise ValueError(f"token ids must be a flat (1-D) sequence of ints, got an array of shape {ids.shape}")
+    elif not isinstance(ids, list):
+        ids = list(ids)
+    if len(ids) == 0:
+        return torch.empty(0, dtype=torch.long)
+    try:
+        tensor = torch.as_tensor(ids)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as err:
+        raise ValueError(f"token ids must be ints between 0 and 2**63 - 1 in a flat sequence: {err}") from None
+    if tensor.dim() != 1:
+        raise ValueError(f"token ids must be a flat (1-D) sequence of ints, got shape {tuple(tensor.shape)}")
+    if tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool:
+        kind = "bool" if tensor.dtype == torch.bool else "float"
+        raise ValueError(f"token ids must be ints, got {kind} values (dtype {tensor.dtype}); ids are never rounded")
+    return tensor.long()
 
 
 def get_batch(
     ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A random batch of windows ``x`` (B, T) and their next-token targets ``y`` (x shifted by one)."""
+    batch_size, seq_len = _positive_int("batch_size", batch_size), _positive_int("seq_len", seq_len)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if batch_size * (seq_len + 1) > MAX_BATCH_TOKENS:
+        raise ValueError(f"batch_size * (seq_len + 1) = {batch_size * (seq_len + 1):,} tokens is more than one "
+                         f"batch may hold ({MAX_BATCH_TOKENS:,})")
+    ids = as_tensor(ids)
     if len(ids) < seq_len + 1:
         raise ValueError(f"need at least seq_len + 1 = {seq_len + 1} tokens for one window, got {len(ids)}")
     starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)
@@ -170,6 +230,8 @@ def get_batch(
 
 def windows(ids: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All non-overlapping windows ``x`` (N, T) and targets ``y``, in order (for evaluation)."""
+    seq_len = _positive_int("seq_len", seq_len)
+    ids = as_tensor(ids)
     if len(ids) < seq_len + 1:
         raise ValueError(f"need at least seq_len + 1 = {seq_len + 1} tokens for one window, got {len(ids)}")
     n = (len(ids) - 1) // seq_len

@@ -59,6 +59,8 @@ def shorten_paths(text: str, keep_lines_in: Sequence[str] = ()) -> str:
     """Replace every absolute path to a ``.py`` file in ``text`` by its file name. Line numbers in files
     whose names are not in ``keep_lines_in`` (the libraries' own files, which change between releases)
     become ``…``."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     keep = set(keep_lines_in)
 
     def short(match: re.Match) -> str:

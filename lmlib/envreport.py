@@ -10,7 +10,7 @@ import os
 import platform
 import sys
 
-__all__ = ["versions", "one_line", "report", "in_colab", "PACKAGES"]
+__all__ = ["versions", "one_line", "report", "in_colab", "busy_note", "PACKAGES"]
 
 PACKAGES = ("lmlib", "torch", "numpy", "sympy", "plotly", "ipywidgets", "safetensors")
 
@@ -33,6 +33,11 @@ def _version(package: str) -> str:
 
 def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     """Installed version of each package (``"not installed"`` when missing)."""
+    if isinstance(packages, (str, bytes)) or not hasattr(packages, "__iter__"):
+        raise TypeError(f"packages must be a sequence of package names, got {type(packages).__name__}")
+    packages = list(packages)
+    if not all(isinstance(name, str) and name for name in packages):
+        raise ValueError(f"packages must be non-empty package names (str), got {packages!r}")
     return {name: _version(name) for name in packages}
 
 
@@ -52,6 +57,24 @@ def one_line() -> str:
         f"Python {platform.python_version()} | lmlib {_version('lmlib')} | torch {torch.__version__} | "
         f"device {_device()} | {torch.get_num_threads()} threads"
     )
+
+
+def busy_note(cpus: int | None = None, load: float | None = None) -> str:
+    """A note to print under a timing when other programs kept the CPUs busy; "" on a quiet machine.
+
+    Timings in the book depend on the machine and, on a shared one, on what else runs: the note compares
+    the 1-minute load average with the number of CPUs, so a reader can tell a slow machine from a busy
+    one. ``cpus`` and ``load`` default to this machine's.
+    """
+    if load is None:
+        if not hasattr(os, "getloadavg"):
+            return ""
+        load = os.getloadavg()[0]
+    cpus = cpus or os.cpu_count() or 1
+    if load <= cpus:
+        return ""
+    return (f"note: other programs were running (load average {load:.1f} on {cpus} CPUs), so this took "
+            "longer than it would on a quiet machine")
 
 
 def _cpu_model() -> str:

@@ -13,28 +13,43 @@ from __future__ import annotations
 import codecs
 import contextlib
 import math
+import numbers
 import warnings
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
+from .data import as_tensor
 from .models import KVCache
 from .tokenizers import Tokenizer
 
 __all__ = ["next_token_probs", "filter_logits", "sample", "generate", "stream", "generate_ids"]
 
+PREFILL_LOGITS = 2**22  # a long prompt is read in pieces of at most this many logits (16 MiB as float32)
+
 
 def _check_sampling(temperature: float, top_k: int | None, top_p: float | None, vocab_size: int) -> None:
-    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not math.isfinite(temperature)
+            or temperature < 0):
         raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0):
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real)
+                              or not 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
+
+
+def _check_logits(logits: Any) -> None:
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() == 0 \
+            or logits.size(-1) == 0:
+        what = f"a tensor of dtype {logits.dtype} and shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) \
+            else type(logits).__name__
+        raise ValueError(f"logits must be a floating-point tensor (..., vocab_size) with vocab_size >= 1, got {what}")
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """Logits with every token outside the top ``k`` or outside the smallest set of mass ``p`` set to -inf."""
+    _check_logits(logits)
     _check_sampling(1.0, top_k, top_p, logits.size(-1))
     out = logits.clone()
     if top_k is not None and top_k < out.size(-1):
@@ -45,6 +60,7 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
         probs = sorted_logits.softmax(dim=-1)
         mass_before = probs.cumsum(dim=-1) - probs  # mass of the tokens ranked above each one
         drop_sorted = mass_before >= top_p  # keep a token while the mass above it is still below p
+        drop_sorted[..., 0] = False  # the most likely token always stays (a tiny p can round to 0 in float32)
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         out = out.masked_fill(drop, float("-inf"))
     return out
@@ -57,10 +73,15 @@ def next_token_probs(
 
     ``temperature=0`` puts all mass on the most likely token (greedy).
     """
+    _check_logits(logits)
     _check_sampling(temperature, top_k, top_p, logits.size(-1))
+    greedy = torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.size(-1)).to(logits.dtype)
     if temperature == 0:
-        return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.size(-1)).to(logits.dtype)
-    return filter_logits(logits / temperature, top_k, top_p).softmax(dim=-1)
+        return greedy
+    probs = filter_logits(logits / temperature, top_k, top_p).softmax(dim=-1)
+    # a temperature so small that logits / temperature overflows: its limit is greedy decoding
+    overflow = probs.isnan().any(dim=-1, keepdim=True) & logits.amax(dim=-1, keepdim=True).isfinite()
+    return torch.where(overflow, greedy, probs)
 
 
 def sample(
@@ -76,11 +97,17 @@ def sample(
     on the CPU, so a seed gives the same tokens on every device and torch release (``torch.multinomial``
     changed its algorithm between releases).
     """
+    _check_logits(logits)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if temperature == 0:
         _check_sampling(temperature, top_k, top_p, logits.size(-1))
         return logits.argmax(dim=-1)
     probs = next_token_probs(logits.float(), temperature, top_k, top_p)
-    cdf = probs.reshape(-1, probs.size(-1)).cpu().double().cumsum(dim=-1)
+    flat = probs.reshape(-1, probs.size(-1)).cpu()
+    if flat.isnan().any():
+        raise ValueError("logits give no distribution to sample from (they hold NaN, +inf, or only -inf)")
+    cdf = flat.double().cumsum(dim=-1)
     u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=torch.float64) * cdf[:, -1:]
     ids = torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.shape[-1] - 1)  # first token whose cdf > u
     return ids.view(probs.shape[:-1]).to(logits.device)
@@ -88,6 +115,36 @@ def sample(
 
 def _context_limit(model: torch.nn.Module) -> int | None:
     return getattr(model.config, "block_size", None)
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "config") or not hasattr(model, "advance"):
+        raise ValueError(f"model must be an lmlib model (RNNLM or GPT), got {type(model).__name__}")
+
+
+def _checked_arguments(model: Any, prompt_ids: Any, max_new_tokens: Any, temperature: Any, top_k: Any, top_p: Any,
+                       seed: Any, use_cache: Any) -> list[int]:
+    """The prompt as a list of ids, after checking every argument of ``generate_ids``."""
+    _check_model(model)
+    vocab = model.config.vocab_size
+    _check_sampling(temperature, top_k, top_p, vocab)
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed < 2**64):
+        raise ValueError(f"seed must be an int in [0, 2**64) or None, got {seed!r}")
+    if not isinstance(use_cache, bool):
+        raise ValueError(f"use_cache must be True or False, got {use_cache!r}")
+    try:
+        ids = as_tensor(prompt_ids)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"prompt_ids must be a sequence of token ids: {err}") from None
+    if len(ids) == 0:
+        raise ValueError("the prompt must encode to at least one token")
+    bad = ids[(ids < 0) | (ids >= vocab)]
+    if len(bad):
+        raise ValueError(f"prompt token id {int(bad[0])} is outside the model's vocabulary (0..{vocab - 1})")
+    return ids.tolist()
 
 
 CUDA_GRAPHS = True  # replay the GPT's one-token step as a CUDA graph on a GPU (False: plain PyTorch calls)
@@ -161,18 +218,11 @@ def generate_ids(
     use_cache: bool = True,
 ) -> Iterator[int]:
     """Yield ``max_new_tokens`` new token ids continuing ``prompt_ids``, one at a time."""
+    prompt_ids = _checked_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, seed, use_cache)
     vocab = model.config.vocab_size
-    _check_sampling(temperature, top_k, top_p, vocab)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
-    if not prompt_ids:
-        raise ValueError("the prompt must encode to at least one token")
-    bad = [i for i in prompt_ids if not 0 <= i < vocab]
-    if bad:
-        raise ValueError(f"prompt token id {bad[0]} is outside the model's vocabulary (0..{vocab - 1})")
     generator = None
     if seed is not None:
-        generator = torch.Generator(device="cpu").manual_seed(seed)
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -196,6 +246,10 @@ def generate_ids(
                 else:
                     state = model.new_state()
                 state_start, fed = start, start
+            chunk = max(1, PREFILL_LOGITS // vocab)
+            while limit is None and len(tokens) - fed > chunk:  # a long prompt for an RNN: read it in pieces
+                _, state = model.advance(torch.tensor([tokens[fed:fed + chunk]], dtype=torch.long, device=device), state)
+                fed += chunk
             if use_cache and step is None and len(tokens) - fed == 1:
                 step = _one_token_step(model, state, CUDA_GRAPHS) or False
             if step and len(tokens) - fed == 1:
@@ -229,10 +283,13 @@ def stream(
     """
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a str, got {type(prompt).__name__}")
+    if not isinstance(tokenizer, Tokenizer):
+        raise ValueError(f"tokenizer must be an lmlib tokenizer, got {type(tokenizer).__name__}")
+    _check_model(model)
     if tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(
             f"tokenizer has {tokenizer.vocab_size} tokens but the model expects {model.config.vocab_size}; "
-            "use the tokenizer the model was trained with"
+            "the tokenizer must be the one the model was trained with"
         )
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     ids = tokenizer.encode(prompt)

@@ -8,6 +8,7 @@ number of CPU threads, next to Amdahl's law. Chapter 8 sets its miniature scalin
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from contextlib import contextmanager
@@ -51,8 +52,18 @@ class ExponentialFit:
         return 2.0 ** (self.intercept + self.slope * year)
 
 
+def _numbers(name: str, values: object) -> list[float]:
+    """``values`` as floats, or ValueError naming ``name`` unless it is a sequence of real numbers."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
+    values = list(values)
+    if not all(_is_real(v) for v in values):
+        raise ValueError(f"{name} must be a sequence of numbers, got {values!r:.200}")
+    return [float(v) for v in values]
+
+
 def _checked_series(years: Sequence[float], counts: Sequence[float]) -> tuple[list[float], list[float]]:
-    xs, ys = [float(y) for y in years], [float(c) for c in counts]
+    xs, ys = _numbers("years", years), _numbers("counts", counts)
     if len(xs) != len(ys):
         raise ValueError(f"years and counts differ in length: {len(xs)} and {len(ys)}")
     if len(xs) < 2:
@@ -85,14 +96,19 @@ def doubling_time(years: Sequence[float], counts: Sequence[float]) -> float:
     return fit_exponential(years, counts).doubling_time
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def amdahl_speedup(serial_fraction: float, n: float) -> float:
     """Amdahl's law: the speed-up on ``n`` workers when ``serial_fraction`` of the work cannot be split."""
-    s = float(serial_fraction)
-    if not 0.0 <= s <= 1.0:
+    if not _is_real(serial_fraction) or not 0.0 <= serial_fraction <= 1.0:
         raise ValueError(f"serial_fraction must be in [0, 1], got {serial_fraction!r}")
-    if not n >= 1:
+    if not _is_real(n) or not n >= 1:
         raise ValueError(f"n must be >= 1, got {n!r}")
-    return 1.0 / (s + (1.0 - s) / n)
+    s = float(serial_fraction)
+    time_ratio = s + (1.0 - s) / n
+    return 1.0 / time_ratio if time_ratio else math.inf  # no serial part and infinitely many workers
 
 
 def fit_serial_fraction(n_threads: Sequence[float], speedups: Sequence[float]) -> float:
@@ -101,13 +117,13 @@ def fit_serial_fraction(n_threads: Sequence[float], speedups: Sequence[float]) -
     The time ratio T(n)/T(1) = 1/speedup = s + (1 - s)/n is linear in s, so the least-squares s has a
     closed form. Points at n = 1 carry no information about s and are ignored.
     """
-    ns, sp = [float(n) for n in n_threads], [float(v) for v in speedups]
+    ns, sp = _numbers("n_threads", n_threads), _numbers("speedups", speedups)
     if len(ns) != len(sp):
         raise ValueError(f"n_threads and speedups differ in length: {len(ns)} and {len(sp)}")
     if any(not math.isfinite(v) or v <= 0 for v in sp):
         raise ValueError("speedups must be finite and > 0")
-    if any(n < 1 for n in ns):
-        raise ValueError("thread counts must be >= 1")
+    if any(not 1 <= n < math.inf for n in ns):
+        raise ValueError("thread counts (n_threads) must be finite and >= 1")
     pairs = [(1.0 - 1.0 / n, 1.0 / v - 1.0 / n) for n, v in zip(ns, sp) if n > 1]
     if not pairs:
         raise ValueError("at least one measurement with more than one thread is needed")
@@ -125,9 +141,10 @@ def available_threads() -> int:
 
 def thread_counts(max_threads: int | None = None) -> list[int]:
     """1, 2, 4, ... up to ``max_threads`` (default: ``available_threads()``), always ending at it."""
+    if max_threads is not None and (isinstance(max_threads, bool) or not isinstance(max_threads, numbers.Integral)
+                                    or not 1 <= max_threads <= 2**16):
+        raise ValueError(f"max_threads must be an int from 1 to 65536 or None, got {max_threads!r}")
     top = available_threads() if max_threads is None else int(max_threads)
-    if top < 1:
-        raise ValueError(f"max_threads must be >= 1, got {max_threads!r}")
     counts, n = [], 1
     while n < top:
         counts.append(n)
@@ -195,13 +212,21 @@ def measure_throughput(
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a train.TrainConfig, got {type(config).__name__}")
+    if not callable(make_model):
+        raise ValueError(f"make_model must be a function that returns a fresh model, got {type(make_model).__name__}")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive int, got {repeats!r}")
-    if max_seconds is not None and not max_seconds > 0:
+    if max_seconds is not None and not (_is_real(max_seconds) and max_seconds > 0):
         raise ValueError(f"max_seconds must be > 0 or None, got {max_seconds!r}")
-    counts = [int(n) for n in n_threads]
-    if not counts or min(counts) < 1:
-        raise ValueError(f"n_threads must be thread counts >= 1, got {list(n_threads)!r}")
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
+    if isinstance(n_threads, (str, bytes)) or not hasattr(n_threads, "__iter__"):
+        raise ValueError(f"n_threads must be a list of thread counts, got {type(n_threads).__name__}")
+    counts = list(n_threads)
+    if not counts or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and 1 <= n <= 2**16
+                             for n in counts):
+        raise ValueError(f"n_threads must be thread counts (ints from 1 to 65536), got {counts!r:.200}")
+    counts = [int(n) for n in counts]
     ids = as_tensor(train_ids)
     config = replace(config, progress=False, eval_interval=config.steps)
     if warmup_steps > 0:  # on one thread: loads kernels and lazy imports, cheap even on a busy machine

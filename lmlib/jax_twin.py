@@ -107,6 +107,10 @@ def make_train_step(lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: f
 
     With ``jit=True`` XLA compiles the whole step (forward, backward and update) on its first call.
     """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not (isinstance(betas, tuple) and len(betas) == 2 and all(isinstance(b, float) and 0 <= b < 1 for b in betas)):
+        raise ValueError(f"betas must be two floats in [0, 1), got {betas!r}")
 
     def train_step(params: Params, state: AdamState, x: jnp.ndarray, y: jnp.ndarray):
         value, grads = jax.value_and_grad(loss)(params, x, y)

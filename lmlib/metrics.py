@@ -8,6 +8,8 @@ by hand.
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
 import re
 from collections import Counter
@@ -19,7 +21,28 @@ __all__ = [
 ]
 
 
-def _same_length(pred: Sequence, gold: Sequence) -> None:
+MAX_BOOTSTRAP_SAMPLES = 1_000_000  # resamples bootstrap_interval accepts (each one reads every score)
+
+
+def _sequence(name: str, value: object, texts: bool = False) -> None:
+    """Raise TypeError unless ``value`` is a sized sequence (of str, with ``texts``; a lone str is not one)."""
+    if not (hasattr(value, "__len__") and hasattr(value, "__iter__")) or (texts and isinstance(value, str)):
+        what = "a list of strings (one per item)" if texts else "a sequence (list, tuple)"
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    if texts and not all(isinstance(x, str) for x in value):
+        bad = next(x for x in value if not isinstance(x, str))
+        raise TypeError(f"{name} must hold strings only, got an item of type {type(bad).__name__}")
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    return value
+
+
+def _same_length(pred: Sequence, gold: Sequence, texts: bool = False) -> None:
+    _sequence("pred", pred, texts)
+    _sequence("gold", gold, texts)
     if len(pred) != len(gold):
         raise ValueError(f"predictions and references differ in length: {len(pred)} vs {len(gold)}")
     if not gold:
@@ -105,6 +128,8 @@ def span_f1(pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], classe
 
 def edit_distance(a: Sequence, b: Sequence) -> int:
     """Levenshtein distance: fewest insertions, deletions and substitutions turning ``a`` into ``b``."""
+    _sequence("a", a)
+    _sequence("b", b)
     previous = list(range(len(b) + 1))
     for i, x in enumerate(a, 1):
         current = [i]
@@ -116,7 +141,7 @@ def edit_distance(a: Sequence, b: Sequence) -> int:
 
 def char_error_rate(pred: Sequence[str], gold: Sequence[str]) -> float:
     """Character edits needed to turn every prediction into its reference, per reference character."""
-    _same_length(pred, gold)
+    _same_length(pred, gold, texts=True)
     chars = sum(len(g) for g in gold)
     if chars == 0:
         raise ValueError("the references are all empty: a character error rate needs reference characters")
@@ -125,13 +150,15 @@ def char_error_rate(pred: Sequence[str], gold: Sequence[str]) -> float:
 
 def exact_match(pred: Sequence[str], gold: Sequence[str], normalise: Callable[[str], str] = str.strip) -> float:
     """Fraction of predictions equal to their reference after ``normalise`` (default: strip spaces)."""
-    _same_length(pred, gold)
+    _same_length(pred, gold, texts=True)
+    if not callable(normalise):
+        raise TypeError(f"normalise must be a function str -> str, got {type(normalise).__name__}")
     return sum(normalise(p) == normalise(g) for p, g in zip(pred, gold)) / len(gold)
 
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens (letters, digits, underscore) as ROUGE compares them."""
-    return re.findall(r"\w+", text.lower())
+    return re.findall(r"\w+", _text("text", text).lower())
 
 
 def _ngrams(tokens: list[str], n: int) -> Counter:
@@ -140,7 +167,9 @@ def _ngrams(tokens: list[str], n: int) -> Counter:
 
 def rouge_n(pred: str, ref: str, n: int = 1) -> float:
     """ROUGE-N F1 of one prediction: overlap of word n-grams with the reference (Lin, 2004)."""
-    p, r = _ngrams(words(pred), n), _ngrams(words(ref), n)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be a positive int (1 for unigrams, 2 for bigrams), got {n!r}")
+    p, r = _ngrams(words(_text("pred", pred)), n), _ngrams(words(_text("ref", ref)), n)
     overlap = sum((p & r).values())
     if not overlap:
         return 0.0
@@ -160,7 +189,7 @@ def _lcs(a: list[str], b: list[str]) -> int:
 
 def rouge_l(pred: str, ref: str) -> float:
     """ROUGE-L F1 of one prediction: the longest common subsequence of words, against the reference."""
-    p, r = words(pred), words(ref)
+    p, r = words(_text("pred", pred)), words(_text("ref", ref))
     lcs = _lcs(p, r)
     if not lcs:
         return 0.0
@@ -170,7 +199,7 @@ def rouge_l(pred: str, ref: str) -> float:
 
 def rouge(pred: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
     """Mean ROUGE-1, ROUGE-2 and ROUGE-L F1 over pairs of predictions and references."""
-    _same_length(pred, gold)
+    _same_length(pred, gold, texts=True)
     return {
         "rouge1": sum(rouge_n(p, g, 1) for p, g in zip(pred, gold)) / len(gold),
         "rouge2": sum(rouge_n(p, g, 2) for p, g in zip(pred, gold)) / len(gold),
@@ -181,9 +210,16 @@ def rouge(pred: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
 def bootstrap_interval(scores: Sequence[float], confidence: float = 0.95, samples: int = 1000,
                        seed: int = 0) -> tuple[float, float]:
     """A percentile bootstrap interval for the mean of per-item ``scores`` (e.g. 1/0 for right/wrong)."""
-    if not scores:
+    _sequence("scores", scores)
+    if not len(scores):
         raise ValueError("no scores: a bootstrap interval needs at least one item")
-    if not 0.0 < confidence < 1.0:
+    if not all(isinstance(x, numbers.Real) and math.isfinite(x) for x in scores):
+        raise ValueError("scores must be finite numbers (one per item, e.g. 1 for right and 0 for wrong)")
+    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or not 1 <= samples <= MAX_BOOTSTRAP_SAMPLES:
+        raise ValueError(f"samples must be an int in [1, {MAX_BOOTSTRAP_SAMPLES:,}], got {samples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not isinstance(confidence, numbers.Real) or not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
     rng = random.Random(seed)
     n = len(scores)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
+import operator
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Union
 
@@ -25,14 +28,31 @@ __all__ = ["RNNConfig", "RNNLM", "GPTConfig", "GPT", "KVCache", "LanguageModel",
 CELLS = ("rnn", "lstm", "gru")
 
 
-def _require_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+def _require_positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return operator.index(value)
 
 
-def _require_dropout(value: Any) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+def _require_dropout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"dropout must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _require_memory(what: str, n_params: int) -> None:
+    """Refuse, before allocating, a model whose parameters alone (float32) exceed this machine's memory."""
+    if torch.empty(0).device.type == "meta":  # built on the meta device: nothing is allocated
+        return
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - no sysconf (Windows): let torch decide
+        return
+    if 4 * n_params > memory:
+        raise ValueError(
+            f"this {what} config needs at least {n_params:,} parameters ({4 * n_params / 2**30:,.1f} GiB as float32), "
+            f"more than this machine's {memory / 2**30:,.1f} GiB of memory; choose smaller sizes"
+        )
 
 
 @dataclass
@@ -48,10 +68,10 @@ class RNNConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers"):
-            _require_positive(name, getattr(self, name))
-        if self.cell not in CELLS:
+            setattr(self, name, _require_positive(name, getattr(self, name)))
+        if not isinstance(self.cell, str) or self.cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
-        _require_dropout(self.dropout)
+        self.dropout = _require_dropout(self.dropout)
 
 
 @dataclass
@@ -73,13 +93,15 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            _require_positive(name, getattr(self, name))
+            setattr(self, name, _require_positive(name, getattr(self, name)))
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); "
-                f"e.g. n_head in {[h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0][:8]}"
+                f"e.g. n_head in {[h for h in range(1, min(self.n_embd, 4096) + 1) if self.n_embd % h == 0][:8]}"
             )
-        _require_dropout(self.dropout)
+        self.dropout = _require_dropout(self.dropout)
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"bias must be True or False, got {self.bias!r}")
         for name, allowed in (("pos", POSITIONS), ("norm", NORMS), ("mlp", MLPS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -113,7 +135,15 @@ class _LanguageModel(nn.Module):
             raise ValueError(f"idx must have shape (batch, time), got shape {tuple(idx.shape)} (rank {idx.dim()})")
         if idx.shape[1] == 0:
             raise ValueError("idx must hold at least one token per row, got time dimension 0")
+        if idx.shape[0] == 0:
+            raise ValueError("idx must hold at least one row, got batch dimension 0")
         if max_len is not None and idx.shape[1] > max_len:
+            past = getattr(self.config, "block_size", max_len) - max_len  # positions already in a KV cache
+            if past > 0:
+                raise ValueError(
+                    f"the cache already holds {past} of the model's block_size {self.config.block_size} positions; "
+                    f"{idx.shape[1]} more tokens do not fit (at most {max_len}); start a new cache with new_state()"
+                )
             raise ValueError(
                 f"sequence length {idx.shape[1]} exceeds the model's block_size {self.config.block_size}; "
                 f"pass at most {max_len} tokens"
@@ -158,6 +188,19 @@ class _LanguageModel(nn.Module):
         return asdict(self.config)
 
 
+def _check_rnn_state(c: RNNConfig, state: Any, batch: int) -> None:
+    """Raise ValueError unless ``state`` is None or a recurrent state of the right shape for ``batch`` rows."""
+    if state is None:
+        return
+    parts = state if c.cell == "lstm" and isinstance(state, tuple) and len(state) == 2 else (state,)
+    shape = (c.num_layers, batch, c.hidden_dim)
+    if len(parts) != (2 if c.cell == "lstm" else 1) or any(
+        not isinstance(t, torch.Tensor) or tuple(t.shape) != shape for t in parts
+    ):
+        want = f"a pair of tensors (h, c), each of shape {shape}" if c.cell == "lstm" else f"a tensor of shape {shape}"
+        raise ValueError(f"state must be None or what advance() returned for this batch: {want}")
+
+
 class RNNLM(_LanguageModel):
     """Embedding -> RNN/LSTM/GRU -> Linear: the network of the article's ``llm.py``, made to run."""
 
@@ -167,6 +210,8 @@ class RNNLM(_LanguageModel):
         super().__init__()
         if not isinstance(config, RNNConfig):
             raise ValueError(f"RNNLM needs an RNNConfig, got {type(config).__name__}")
+        h = config.hidden_dim
+        _require_memory("RNN", config.vocab_size * (config.embedding_dim + h) + config.num_layers * h * h)
         self.config = config
         rnn_class = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[config.cell]
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
@@ -192,6 +237,7 @@ class RNNLM(_LanguageModel):
     def advance(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """Logits for ``idx`` (B, T) continuing from ``state``, and the state after its last token."""
         self.check_input(idx)
+        _check_rnn_state(self.config, state, idx.shape[0])
         out, state = self.rnn(self.embedding(idx), state)
         return self.head(self.drop(out)), state
 
@@ -222,7 +268,8 @@ class KVCache:
         start, end = self.length, self.length + k.shape[2]
         if layer == len(self.keys):  # first write to this layer: allocate its buffers
             size = max(end, self.capacity or 0)
-            # zeros, not empty: the fixed-shape step reads whole buffers, and 0 x NaN of stale memory is NaN
+            # zeros, not empty: with fixed shapes attention reads unwritten slots too, masked to weight 0, and
+            # 0 * (garbage that happens to be NaN or inf) would still be NaN
             self.keys.append(k.new_zeros(k.shape[0], k.shape[1], size, k.shape[3]))
             self.values.append(v.new_zeros(v.shape[0], v.shape[1], size, v.shape[3]))
         elif end > self.keys[layer].shape[2]:  # only without a capacity: double the buffers
@@ -338,6 +385,7 @@ class GPT(_LanguageModel):
         super().__init__()
         if not isinstance(config, GPTConfig):
             raise ValueError(f"GPT needs a GPTConfig, got {type(config).__name__}")
+        _require_memory("GPT", (config.vocab_size + config.block_size) * config.n_embd + config.n_layer * 4 * config.n_embd ** 2)
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.pos == "learned" else None
@@ -362,6 +410,8 @@ class GPT(_LanguageModel):
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits (B, T, vocab_size) for ``idx`` (B, T); with ``cache``, ``idx`` continues the cached tokens."""
+        if cache is not None and not isinstance(cache, KVCache):
+            raise ValueError(f"cache must be None or a KVCache (from new_state()), got {type(cache).__name__}")
         past = cache.length if cache is not None else 0
         self.check_input(idx, max_len=self.config.block_size - past)
         T = idx.shape[1]
@@ -407,8 +457,10 @@ _KINDS = {"rnn": (RNNLM, RNNConfig), "gpt": (GPT, GPTConfig)}
 
 def build(kind: str, config: dict[str, Any]) -> LanguageModel:
     """A fresh model of ``kind`` ("rnn" or "gpt") from a config dict (as stored in checkpoints)."""
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ValueError(f"model kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise ValueError(f"config must be a dict of settings by name, got {config!r:.200}")
     model_class, config_class = _KINDS[kind]
     try:
         return model_class(config_class(**config))

@@ -93,6 +93,8 @@ def _jupyter_bundle(fig: Any, config: dict | None) -> dict[str, Any]:
 
 def mimebundle(fig: Any, config: dict | None = None) -> dict[str, Any]:
     """The display data for ``fig`` that suits where the code runs (book, Colab, or Jupyter)."""
+    if config is not None and not isinstance(config, dict):
+        raise TypeError(f"config must be a dict of plotly config options or None, got {type(config).__name__}")
     if book_mode():
         return _book_bundle(fig, config)
     if in_colab():
@@ -138,6 +140,10 @@ def loss_figure(history: Any, title: str = "Loss during training", height: int =
 
     import plotly.graph_objects as go
 
+    if history is not None and not all(hasattr(history, a) for a in ("steps", "train_loss", "val_loss", "step_loss")):
+        raise TypeError(f"history must be a train.History (or None), got {type(history).__name__}")
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str, got {type(title).__name__}")
     fig = go.Figure()
     if history is not None and history.step_loss:
         steps = list(range(1, len(history.step_loss) + 1))

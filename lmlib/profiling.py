@@ -131,8 +131,10 @@ def profile_steps(step: Callable[[], float], steps: int = 5, warmup: int = 2,
     under ``torch.profiler`` on the CPU; return the profiler (``.key_averages()`` for the table).
 
     ``quiet`` silences what C++ libraries print to stderr while the profiler runs."""
-    if steps < 1 or warmup < 0:
-        raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    if not callable(step):
+        raise TypeError(f"step must be a function that runs one training step, got {type(step).__name__}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (steps, warmup)) or steps < 1 or warmup < 0:
+        raise ValueError(f"need steps >= 1 and warmup >= 0 (ints), got steps={steps!r}, warmup={warmup!r}")
     for _ in range(warmup):
         step()
     activities = [torch.profiler.ProfilerActivity.CPU]
@@ -192,8 +194,10 @@ def time_steps(steps: dict[str, Callable[[], float]], n: int = 10, repeats: int 
     ``clock`` is wall-clock time by default; ``time.process_time`` counts only the CPU time of this
     process, which other programs on a shared machine do not inflate (it adds up all threads' time).
     """
-    if n < 1 or repeats < 1:
-        raise ValueError(f"need n >= 1 and repeats >= 1, got n={n}, repeats={repeats}")
+    if not isinstance(steps, dict) or not all(callable(f) for f in steps.values()):
+        raise TypeError("steps must be a dict {name: function that runs one step}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, repeats)) or n < 1 or repeats < 1:
+        raise ValueError(f"need n >= 1 and repeats >= 1 (ints), got n={n!r}, repeats={repeats!r}")
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():

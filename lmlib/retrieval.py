@@ -22,6 +22,8 @@ from typing import Sequence
 
 import torch
 
+from . import _checks
+
 __all__ = ["Passage", "manual_passages", "Question", "method_questions", "terms", "BM25", "dense_ranking",
            "top_k_accuracy", "answer_from", "STOPWORDS"]
 
@@ -93,7 +95,7 @@ STOPWORDS = frozenset("a an and are as at be by for from if in into is it its of
 
 def terms(text: str) -> list[str]:
     """Lower-cased words without stopwords: what BM25 matches on."""
-    return [w for w in re.findall(r"[a-z0-9_]+", text.lower()) if w not in STOPWORDS]
+    return [w for w in re.findall(r"[a-z0-9_]+", _checks.text("text", text).lower()) if w not in STOPWORDS]
 
 
 class BM25:
@@ -101,9 +103,11 @@ class BM25:
     idf(t) * f(t, d) (k1 + 1) / (f(t, d) + k1 (1 - b + b |d| / avgdl))."""
 
     def __init__(self, documents: Sequence[str], k1: float = 1.5, b: float = 0.75):
+        documents = _checks.texts("documents", documents, empty=True)
         if not documents:
             raise ValueError("BM25 needs at least one document")
-        if k1 < 0 or not 0.0 <= b <= 1.0:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (k1, b)) \
+                or not 0 <= k1 < math.inf or not 0.0 <= b <= 1.0:
             raise ValueError(f"need k1 >= 0 and 0 <= b <= 1, got k1={k1!r}, b={b!r}")
         self.k1, self.b = k1, b
         self.docs = [Counter(terms(d)) for d in documents]
@@ -128,12 +132,19 @@ class BM25:
     def rank(self, query: str, k: int | None = None) -> list[int]:
         """Document indices, best first (ties by index); the first ``k`` if given."""
         s = self.scores(query)
+        if k is not None:
+            _checks.count("k", k)
         order = sorted(range(len(s)), key=lambda i: (-s[i], i))
         return order[:k] if k else order
 
 
 def dense_ranking(queries: torch.Tensor, documents: torch.Tensor, k: int | None = None) -> list[list[int]]:
     """For each query vector, document indices by cosine similarity of the vectors, best first."""
+    if not isinstance(queries, torch.Tensor) or not isinstance(documents, torch.Tensor):
+        raise ValueError(f"queries and documents must be tensors (Q, D) and (N, D), got "
+                         f"{type(queries).__name__} and {type(documents).__name__}")
+    if k is not None:
+        _checks.count("k", k)
     if queries.dim() != 2 or documents.dim() != 2 or queries.shape[1] != documents.shape[1]:
         raise ValueError(f"need (Q, D) queries and (N, D) documents, got {tuple(queries.shape)} and {tuple(documents.shape)}")
     sim = torch.nn.functional.normalize(queries.float(), dim=1) @ torch.nn.functional.normalize(documents.float(), dim=1).T
@@ -143,6 +154,7 @@ def dense_ranking(queries: torch.Tensor, documents: torch.Tensor, k: int | None 
 
 def top_k_accuracy(rankings: Sequence[Sequence[int]], gold: Sequence[int], k: int) -> float:
     """Fraction of queries whose gold document is among the first ``k`` of its ranking."""
+    _checks.count("k", k)
     if len(rankings) != len(gold) or not gold:
         raise ValueError(f"need one ranking per gold answer, at least one (got {len(rankings)} and {len(gold)})")
     return sum(g in list(r)[:k] for r, g in zip(rankings, gold)) / len(gold)

@@ -10,16 +10,17 @@ needs, read in the chapter's order:
   classes K, and its gradient p - y over N) with ``softmax_cross_entropy_error``;
 * ``TwoLayerNet`` (a network of the article's shape, its gradients by the chain rule layer by layer and
   by direct differentiation) with ``two_layer_error``;
-* ``worked_example`` (the article's section 4.3 example, made well defined and computed exactly) and
-  ``worked_example_torch`` (the same in float64 with autograd);
 * ``Surface`` with ``descent_path`` and ``optimizer_path`` (a two-parameter loss surface to walk on with
   gradient descent, momentum and Adam), and ``line_fit_surface`` / ``logistic_surface``;
 * ``equation`` (an IPython ``Math`` object that renders in Jupyter and in the static book).
+
+The article's worked example (its section 4.3), computed exactly with these tools, is ``lmlib.worked_example``.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -40,9 +41,6 @@ __all__ = [
     "TwoLayerNet",
     "two_layer_torch_loss",
     "two_layer_error",
-    "WorkedExample",
-    "worked_example",
-    "worked_example_torch",
     "Surface",
     "line_fit_surface",
     "logistic_surface",
@@ -153,7 +151,13 @@ def to_torch(expr: sp.Expr | sp.MatrixBase, args: Sequence[sp.Symbol]) -> Callab
     Max, and matrices (the result then has the matrix's shape first, the inputs' broadcast shape last).
     A constant expression is broadcast to the shape of the first argument.
     """
+    if not isinstance(expr, (sp.Basic, sp.MatrixBase)):
+        raise TypeError(f"expr must be a sympy expression or matrix, got {type(expr).__name__}")
+    if isinstance(args, (str, bytes)) or not hasattr(args, "__iter__"):
+        raise TypeError(f"args must be a sequence of sympy symbols, got {type(args).__name__}")
     args = list(args)
+    if not all(isinstance(a, sp.Symbol) for a in args):
+        raise TypeError(f"args must be sympy symbols (one per input), got {args!r:.200}")
     safe = [sp.Symbol(f"arg{i}") for i in range(len(args))]  # names like W^{(1)}_{11} are not identifiers
     fn = sp.lambdify(safe, expr.xreplace(dict(zip(args, safe))), modules=[_NAMESPACE],
                      printer=_Printer({"order": "none"}))
@@ -438,146 +442,17 @@ def two_layer_error(net: TwoLayerNet, seed: int = 0, method: str = "backprop") -
     return worst
 
 
-# --------------------------------------------------------------------------- the worked example (4.3)
-
-
-def _rational_matrix(rows: Sequence[Sequence[Any]]) -> sp.Matrix:
-    return sp.Matrix([[sp.nsimplify(v, rational=True) for v in row] for row in rows])
-
-
-def _example_forward(x: sp.Matrix, y: sp.Expr, p: dict[str, sp.Matrix]) -> tuple[Any, ...]:
-    a1 = p["W1"] * x + p["b1"]
-    h = a1.applyfunc(Sigmoid)
-    a2 = (p["W2"] * h + p["b2"])[0]
-    yhat = Sigmoid(a2)
-    loss = -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat))  # binary cross-entropy
-    return a1, h, a2, yhat, loss
-
-
-@dataclass
-class WorkedExample:
-    """The article's example made well defined, computed exactly (sympy) - see ``worked_example``."""
-
-    x: sp.Matrix
-    y: sp.Expr
-    lr: sp.Expr
-    params: dict[str, sp.Matrix]
-    a1: sp.Matrix
-    h: sp.Matrix
-    a2: sp.Expr
-    yhat: sp.Expr
-    loss: sp.Expr
-    delta2: sp.Expr
-    delta1: sp.Matrix
-    grads: dict[str, sp.Matrix]
-    updated: dict[str, sp.Matrix]
-    a1_after: sp.Matrix
-    h_after: sp.Matrix
-    a2_after: sp.Expr
-    yhat_after: sp.Expr
-    loss_after: sp.Expr
-
-    def loss_at(self, params: dict[str, sp.Matrix]) -> sp.Expr:
-        """The loss for other parameter values (same x and y), e.g. ``params - alpha * grads``."""
-        return _example_forward(self.x, self.y, params)[4]
-
-    @property
-    def gradient_norm2(self) -> sp.Expr:
-        """||g||^2: the sum of the squares of every gradient entry."""
-        return sp.Add(*[v**2 for g in self.grads.values() for v in g])
-
-    def quantities(self) -> dict[str, Any]:
-        """Every computed quantity by name (matrices and scalars), in the order they are computed."""
-        out: dict[str, Any] = {"a1": self.a1, "h": self.h, "a2": self.a2, "yhat": self.yhat, "loss": self.loss,
-                               "delta2": self.delta2, "delta1": self.delta1}
-        out.update({f"d{k}": g for k, g in self.grads.items()})
-        out.update({f"{k}_new": v for k, v in self.updated.items()})
-        out.update({"a1_after": self.a1_after, "h_after": self.h_after, "a2_after": self.a2_after,
-                    "yhat_after": self.yhat_after, "loss_after": self.loss_after})
-        return out
-
-    def decimals(self, digits: int = 6) -> dict[str, Any]:
-        """``quantities()`` as decimal strings with ``digits`` significant digits (lists for matrices)."""
-        def fmt(v: Any) -> str:
-            return str(sp.N(v, digits))
-
-        return {k: ([fmt(e) for e in v] if isinstance(v, sp.MatrixBase) else fmt(v))
-                for k, v in self.quantities().items()}
-
-
-DEFAULT_EXAMPLE: dict[str, Any] = {
-    "x": [1, 2, 3],
-    "W1": [["1/10", "2/10", "3/10"], ["-2/10", "1/10", "0"]],
-    "b1": [-1, 0],
-    "W2": [["1/2", "-1/2"]],
-    "b2": [0],
-    "y": 1,
-    "lr": "1/10",
-}
-
-
-def worked_example(**overrides: Any) -> WorkedExample:
-    """The article's section 4.3 example, with the values it leaves out chosen and stated, computed exactly.
-
-    Input x = [1, 2, 3] (three input units), a hidden layer of two sigmoid units h = sigma(W1 x + b1),
-    one sigmoid output yhat = sigma(W2 h + b2), binary cross-entropy against target y (the article's
-    cross-entropy with two classes, yhat and 1 - yhat), learning rate 1/10. Defaults: ``DEFAULT_EXAMPLE``;
-    any of its keys can be overridden. Returns the forward pass, the loss, every gradient by the chain
-    rule, the parameters after one gradient-descent step and the forward pass and loss after it.
-    """
-    unknown = set(overrides) - set(DEFAULT_EXAMPLE)
-    if unknown:
-        raise ValueError(f"unknown worked-example values {sorted(unknown)}; known: {sorted(DEFAULT_EXAMPLE)}")
-    spec = {**DEFAULT_EXAMPLE, **overrides}
-    x = _rational_matrix([[v] for v in spec["x"]])
-    params = {
-        "W1": _rational_matrix(spec["W1"]),
-        "b1": _rational_matrix([[v] for v in spec["b1"]]),
-        "W2": _rational_matrix(spec["W2"]),
-        "b2": _rational_matrix([[v] for v in spec["b2"]]),
-    }
-    y = sp.nsimplify(spec["y"], rational=True)
-    lr = sp.nsimplify(spec["lr"], rational=True)
-    if params["W1"].shape != (params["b1"].rows, x.rows) or params["W2"].shape != (1, params["b1"].rows) \
-            or params["b2"].shape != (1, 1):
-        raise ValueError("shapes must be W1 (hidden, inputs), b1 (hidden), W2 (1, hidden), b2 (1)")
-
-    a1, h, a2, yhat, loss = _example_forward(x, y, params)
-    delta2 = yhat - y                                     # dL/da2 for sigmoid + binary cross-entropy
-    delta1 = (params["W2"].T * delta2).multiply_elementwise(h.applyfunc(lambda v: v * (1 - v)))
-    grads = {"W1": delta1 * x.T, "b1": delta1, "W2": delta2 * h.T, "b2": sp.Matrix([[delta2]])}
-    updated = {k: params[k] - lr * grads[k] for k in params}
-    a1n, hn, a2n, yhatn, lossn = _example_forward(x, y, updated)
-    return WorkedExample(x, y, lr, params, a1, h, a2, yhat, loss, delta2, delta1, grads, updated,
-                         a1n, hn, a2n, yhatn, lossn)
-
-
-def worked_example_torch(example: WorkedExample) -> dict[str, torch.Tensor]:
-    """The same example in float64 torch: forward, loss, autograd gradients, an SGD step, forward again."""
-    def t(m: sp.Matrix) -> torch.Tensor:
-        return torch.tensor([[float(v) for v in row] for row in m.tolist()], dtype=torch.float64)
-
-    x = t(example.x)
-    y = torch.tensor(float(example.y), dtype=torch.float64)
-    params = {k: t(v).requires_grad_(True) for k, v in example.params.items()}
-    opt = torch.optim.SGD(list(params.values()), lr=float(example.lr))
-
-    def forward() -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.sigmoid(params["W1"] @ x + params["b1"])
-        a2 = (params["W2"] @ h + params["b2"]).reshape(())
-        return torch.sigmoid(a2), torch.nn.functional.binary_cross_entropy_with_logits(a2, y)
-
-    yhat, loss = forward()
-    opt.zero_grad()
-    loss.backward()
-    out = {"yhat": yhat.detach(), "loss": loss.detach()}
-    out.update({f"d{k}": p.grad.detach().clone() for k, p in params.items()})
-    opt.step()
-    out.update({f"{k}_new": p.detach().clone() for k, p in params.items()})
-    with torch.no_grad():
-        yhat_after, loss_after = forward()
-    out.update({"yhat_after": yhat_after, "loss_after": loss_after})
-    return out
+def _exact_number(name: str, value: Any) -> sp.Expr:
+    """``value`` (a number, or a string such as "1/10") as an exact sympy number, or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise ValueError(f"{name} must be a real number (or a string such as '1/10'), got {value!r:.100}")
+    try:
+        exact = sp.nsimplify(value, rational=True)
+    except (sp.SympifyError, TypeError, ValueError, SyntaxError):
+        exact = None
+    if exact is None or not exact.is_real or not exact.is_finite:
+        raise ValueError(f"{name} must be a finite real number (or a string such as '1/10'), got {value!r:.100}")
+    return exact
 
 
 # --------------------------------------------------------------------------- loss surfaces
@@ -620,6 +495,11 @@ class Surface:
         """The 2 x 2 Hessian at (w, b)."""
         return [[float(v) for v in row] for row in self._hess(w, b)]
 
+    def largest_curvature(self, w: float, b: float) -> float:
+        """The Hessian's largest eigenvalue at (w, b): plain gradient descent is stable there below 2 / it."""
+        (hww, hwb), (_, hbb) = self.hess_f(w, b)
+        return (hww + hbb) / 2 + math.sqrt(((hww - hbb) / 2) ** 2 + hwb * hwb)
+
     def loss_grid(self, ws: Any, bs: Any) -> Any:
         """L on the grid ``bs`` (rows) x ``ws`` (columns), as a numpy array (for a contour plot)."""
         import numpy as np
@@ -632,6 +512,32 @@ LINE_FIT_DATA = ((0, 1), (1, 2), (2, 4), (3, 5))  # (x, t) pairs of chapter 4's 
 LOGISTIC_DATA = ((1, 0), (2, 0), (3, 1), (4, 0), (5, 1), (6, 1))  # (x, label) pairs
 
 
+def _data_pairs(data: Any) -> tuple[tuple[sp.Expr, sp.Expr], ...]:
+    """``data`` as exact (x, t) pairs, or ValueError unless it is a non-empty sequence of pairs of numbers."""
+    if isinstance(data, (str, bytes)) or not isinstance(data, Sequence) or not data:
+        raise ValueError(f"data must be a non-empty sequence of (x, t) pairs of numbers, got {data!r:.100}")
+    for pair in data:
+        if not isinstance(pair, Sequence) or isinstance(pair, (str, bytes)) or len(pair) != 2:
+            raise ValueError(f"data must hold (x, t) pairs of numbers; found {pair!r:.100}")
+    return tuple((_exact_number("data", x), _exact_number("data", t)) for x, t in data)
+
+
+def _start_point(start: Any) -> tuple[float, float]:
+    if (isinstance(start, (str, bytes)) or not isinstance(start, Sequence) or len(start) != 2
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in start)):
+        raise ValueError(f"start must be a pair of finite numbers (w, b), got {start!r:.100}")
+    return float(start[0]), float(start[1])
+
+
+def _check_walk(surface: Any, lr: Any, steps: Any) -> None:
+    if not isinstance(surface, Surface):
+        raise TypeError(f"surface must be a Surface (e.g. line_fit_surface()), got {type(surface).__name__}")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 <= lr < math.inf:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+
+
 def line_fit_surface(data: Sequence[tuple[Any, Any]] = LINE_FIT_DATA) -> Surface:
     """Mean squared error of a linear neuron t ~ w x + b on ``data`` (pairs (x, t)): an exact bowl.
 
@@ -639,7 +545,7 @@ def line_fit_surface(data: Sequence[tuple[Any, Any]] = LINE_FIT_DATA) -> Surface
     starts to oscillate (1 / lambda_max) and to diverge (2 / lambda_max) exactly.
     """
     w, b = sp.symbols("w b", real=True)
-    pairs = tuple((sp.nsimplify(x), sp.nsimplify(t)) for x, t in data)
+    pairs = _data_pairs(data)
     loss = sp.Add(*[(w * x + b - t) ** 2 for x, t in pairs]) / len(pairs)
     return Surface("mean squared error of a linear neuron", w, b, sp.expand(loss), pairs)
 
@@ -647,7 +553,7 @@ def line_fit_surface(data: Sequence[tuple[Any, Any]] = LINE_FIT_DATA) -> Surface
 def logistic_surface(data: Sequence[tuple[Any, Any]] = LOGISTIC_DATA) -> Surface:
     """Mean binary cross-entropy of logistic regression sigma(w x + b) on ``data`` (pairs (x, label))."""
     w, b = sp.symbols("w b", real=True)
-    pairs = tuple((sp.nsimplify(x), sp.nsimplify(t)) for x, t in data)
+    pairs = _data_pairs(data)
     # -(t log sigma(z) + (1 - t) log(1 - sigma(z))) = log(1 + exp(z)) - t z
     loss = sp.Add(*[sp.log(1 + sp.exp(w * x + b)) - t * (w * x + b) for x, t in pairs]) / len(pairs)
     return Surface("binary cross-entropy of logistic regression", w, b, loss, pairs)
@@ -659,7 +565,10 @@ def descent_path(surface: Surface, lr: float, start: tuple[float, float], steps:
 
     Stops early (keeping the first point beyond) when the loss exceeds ``max_loss``: the run diverged.
     """
-    w, b = float(start[0]), float(start[1])
+    _check_walk(surface, lr, steps)
+    if isinstance(max_loss, bool) or not isinstance(max_loss, numbers.Real):
+        raise ValueError(f"max_loss must be a number, got {max_loss!r}")
+    w, b = _start_point(start)
     path = [(w, b)]
     for _ in range(steps):
         gw, gb = surface.grad_f(w, b)
@@ -677,7 +586,8 @@ def optimizer_path(surface: Surface, optimizer: str, lr: float, start: tuple[flo
     ``optimizer`` is ``"sgd"`` (plain gradient descent), ``"momentum"`` (SGD with heavy-ball momentum)
     or ``"adam"``. The gradient comes from the surface's sympy-derived formula.
     """
-    theta = torch.tensor([float(start[0]), float(start[1])], dtype=torch.float64, requires_grad=True)
+    _check_walk(surface, lr, steps)
+    theta = torch.tensor(_start_point(start), dtype=torch.float64, requires_grad=True)
     if optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD([theta], lr=lr)
     elif optimizer == "momentum":
@@ -711,6 +621,8 @@ def equation(lhs: str, rhs: Any, *more: Any, approx: Any = None, suffix: str = "
     """
     from IPython.display import Math
 
+    if not isinstance(lhs, str) or not isinstance(suffix, str):
+        raise TypeError(f"lhs and suffix must be LaTeX strings, got {type(lhs).__name__} and {type(suffix).__name__}")
     parts = [lhs] + [r if isinstance(r, str) else sp.latex(r) for r in (rhs, *more)]
     text = " = ".join(parts)
     if approx is not None:

@@ -44,7 +44,7 @@ def heldout(key: str, test_fraction: float = 0.2) -> bool:
     """True when the item named ``key`` belongs to the test split (a hash of the key decides, not order)."""
     if not isinstance(key, str):
         raise TypeError(f"key must be a str, got {type(key).__name__}")
-    if not 0.0 < test_fraction < 1.0:
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < test_fraction
@@ -52,6 +52,9 @@ def heldout(key: str, test_fraction: float = 0.2) -> bool:
 
 def split_items(items: list, key=lambda item: item.key, test_fraction: float = 0.2) -> tuple[list, list]:
     """``items`` divided into (train, test) by ``heldout`` of each item's key, order kept."""
+    heldout("", test_fraction)  # checks test_fraction even when there are no items
+    if not callable(key):
+        raise TypeError(f"key must be a function item -> str, got {type(key).__name__}")
     train, test = [], []
     for item in items:
         (test if heldout(key(item), test_fraction) else train).append(item)
@@ -207,6 +210,8 @@ def _token_spans(source: str) -> list[tuple[int, int, str]]:
 
 def tag_bytes(source: str) -> tuple[bytes, tuple[int, ...]]:
     """``source`` as UTF-8 bytes and one BIO tag id per byte, from Python's ``tokenize``."""
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str of Python code, got {type(source).__name__}")
     char_tags = ["O"] * len(source)
     for start, end, cls in _token_spans(source):
         char_tags[start] = f"B-{cls}"
@@ -224,6 +229,8 @@ def tag_bytes(source: str) -> tuple[bytes, tuple[int, ...]]:
 @lru_cache(maxsize=None)
 def code_samples(max_chars: int = 12_000) -> tuple[CodeSample, ...]:
     """The first ``max_chars`` characters (cut at a line end) of each module in ``CODE_MODULES``, tagged."""
+    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
+        raise ValueError(f"max_chars must be a positive int, got {max_chars!r}")
     out = []
     for name in CODE_MODULES:
         source = _source_of(name)

@@ -79,6 +79,8 @@ def _label(tokenizer: Any, token_id: int) -> str:
 
 def token_labels(tokenizer: Any, vocab_size: int) -> list[str]:
     """One printable, tab- and newline-free label per token id (the projector's metadata)."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 0:
+        raise ValueError(f"vocab_size must be an int >= 0, got {vocab_size!r}")
     return [_label(tokenizer, i) for i in range(vocab_size)]
 
 

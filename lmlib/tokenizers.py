@@ -10,6 +10,7 @@ any of them back. ``decode(encode(s)) == s`` for every string a tokenizer accept
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import re
 from collections import Counter, defaultdict
@@ -35,6 +36,7 @@ FORMAT_VERSION = 1
 WORD_PATTERN = r"\w+|[^\w\s]|\s+"
 # BPE pre-tokenization: merges never cross these chunks (an optional space, then letters or symbols).
 PRETOKENIZE_PATTERN = r" ?\w+| ?[^\w\s]+|\s+"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: in a Python str, but not Unicode text
 
 
 class Tokenizer:
@@ -70,16 +72,25 @@ class Tokenizer:
     def _checked_ids(self, ids: Iterable[int]) -> list[int]:
         if hasattr(ids, "tolist"):
             ids = ids.tolist()
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise TypeError(f"ids must be a sequence of token ids (ints), got {type(ids).__name__}")
         out = []
         for pos, i in enumerate(ids):
-            if isinstance(i, bool) or not isinstance(i, int):
+            if isinstance(i, bool) or not isinstance(i, numbers.Integral):
                 raise ValueError(f"token id at position {pos} is {i!r}; ids must be ints")
             if not 0 <= i < self.vocab_size:
                 raise ValueError(
                     f"token id {i} at position {pos} is outside the vocabulary (0..{self.vocab_size - 1})"
                 )
-            out.append(i)
+            out.append(int(i))
         return out
+
+    def _checked_id(self, token_id: Any) -> int:
+        if isinstance(token_id, bool) or not isinstance(token_id, numbers.Integral):
+            raise TypeError(f"token_id must be an int, got {type(token_id).__name__}")
+        if not 0 <= token_id < self.vocab_size:
+            raise ValueError(f"token_id {token_id} is outside the vocabulary (0..{self.vocab_size - 1})")
+        return int(token_id)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vocab_size={self.vocab_size})"
@@ -88,7 +99,35 @@ class Tokenizer:
 def _check_text(text: Any) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise ValueError(
+            f"text contains a lone surrogate {bad.group()!r} (U+{ord(bad.group()):04X}) at position {bad.start()}; "
+            "only valid Unicode text (text that can be written as UTF-8) can be tokenized"
+        )
     return text
+
+
+def _check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _check_tokens(name: str, items: Any, single_chars: bool) -> list[str]:
+    """A list of distinct, non-empty strings (single characters if ``single_chars``) of valid Unicode."""
+    if isinstance(items, (bytes, dict)) or not hasattr(items, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of strings, got {type(items).__name__}")
+    items = list(items)
+    for pos, item in enumerate(items):
+        if not isinstance(item, str) or (len(item) != 1 if single_chars else not item):
+            what = "single characters" if single_chars else "non-empty strings"
+            raise ValueError(f"{name} must be {what}; item {pos} is {item!r}")
+        if _SURROGATE.search(item):
+            raise ValueError(f"{name} must be valid Unicode text; item {pos} ({item!r}) holds a lone surrogate")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{name} must not repeat")
+    return items
 
 
 class CharTokenizer(Tokenizer):
@@ -97,13 +136,9 @@ class CharTokenizer(Tokenizer):
     kind = "char"
 
     def __init__(self, chars: Sequence[str], unk: bool = False):
-        chars = list(chars)
-        if any(not isinstance(c, str) or len(c) != 1 for c in chars):
-            raise ValueError("chars must be single characters")
-        if len(set(chars)) != len(chars):
-            raise ValueError("chars must not repeat")
+        chars = _check_tokens("chars", chars, single_chars=True)
         self.chars = chars
-        self.unk = unk
+        self.unk = _check_flag("unk", unk)
         self._index = {c: i for i, c in enumerate(chars)}
         self.unk_id = len(chars) if unk else None
 
@@ -145,6 +180,7 @@ class CharTokenizer(Tokenizer):
         return "".join(UNK if i == unk_id else chars[i] for i in self._checked_ids(ids))
 
     def token_bytes(self, token_id: int) -> bytes:
+        token_id = self._checked_id(token_id)
         return (UNK if token_id == self.unk_id else self.chars[token_id]).encode("utf-8")
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,7 +200,7 @@ class ByteTokenizer(Tokenizer):
         return list(_check_text(text).encode("utf-8"))
 
     def token_bytes(self, token_id: int) -> bytes:
-        return bytes((token_id,))
+        return bytes((self._checked_id(token_id),))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "version": FORMAT_VERSION}
@@ -176,11 +212,9 @@ class WordTokenizer(Tokenizer):
     kind = "word"
 
     def __init__(self, words: Sequence[str], unk: bool = False):
-        words = list(words)
-        if len(set(words)) != len(words):
-            raise ValueError("words must not repeat")
+        words = _check_tokens("words", words, single_chars=False)
         self.words = words
-        self.unk = unk
+        self.unk = _check_flag("unk", unk)
         self._index = {w: i for i, w in enumerate(words)}
         self.unk_id = len(words) if unk else None
 
@@ -190,8 +224,9 @@ class WordTokenizer(Tokenizer):
         text = _check_text(text)
         if not text:
             raise ValueError("cannot fit a tokenizer on empty text")
-        if max_vocab is not None and max_vocab < 1:
-            raise ValueError(f"max_vocab must be at least 1, got {max_vocab}")
+        if max_vocab is not None and (isinstance(max_vocab, bool) or not isinstance(max_vocab, numbers.Integral)
+                                      or max_vocab < 1):
+            raise ValueError(f"max_vocab must be an int >= 1 or None, got {max_vocab!r}")
         counts = Counter(re.findall(WORD_PATTERN, text))
         words = sorted(counts, key=lambda w: (-counts[w], w))
         if max_vocab is not None:
@@ -219,6 +254,7 @@ class WordTokenizer(Tokenizer):
         return out
 
     def token_bytes(self, token_id: int) -> bytes:
+        token_id = self._checked_id(token_id)
         return (UNK if token_id == self.unk_id else self.words[token_id]).encode("utf-8")
 
     def to_dict(self) -> dict[str, Any]:
@@ -243,15 +279,33 @@ def _pairs(word: tuple[int, ...]) -> Iterable[tuple[int, int]]:
     return zip(word, word[1:])
 
 
+def _check_merge(rank: int, merge: Any) -> tuple[int, int]:
+    if (isinstance(merge, (str, bytes)) or not hasattr(merge, "__len__") or len(merge) != 2
+            or any(isinstance(i, bool) or not isinstance(i, numbers.Integral) for i in merge)):
+        raise ValueError(f"merges must be pairs of token ids (ints); merge {rank} is {merge!r}")
+    return (int(merge[0]), int(merge[1]))
+
+
+def _compile_pattern(pattern: Any) -> re.Pattern:
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a regular expression (str), got {type(pattern).__name__}")
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {err}") from None
+
+
 class BPETokenizer(Tokenizer):
     """Byte-level byte-pair encoding: 256 byte tokens plus one token per learned merge."""
 
     kind = "bpe"
 
     def __init__(self, merges: Sequence[tuple[int, int]], pattern: str = PRETOKENIZE_PATTERN):
-        self.merges = [tuple(m) for m in merges]
+        if isinstance(merges, (str, bytes, dict)) or not hasattr(merges, "__iter__"):
+            raise TypeError(f"merges must be a sequence of (int, int) pairs, got {type(merges).__name__}")
+        self.merges = [_check_merge(rank, m) for rank, m in enumerate(merges)]
         self.pattern = pattern
-        self._regex = re.compile(pattern)
+        self._regex = _compile_pattern(pattern)
         self._vocab = [bytes((b,)) for b in range(256)]
         self._rank: dict[tuple[int, int], int] = {}
         for rank, (a, b) in enumerate(self.merges):
@@ -271,9 +325,9 @@ class BPETokenizer(Tokenizer):
         of ``pattern``. Stops early when no pair occurs twice.
         """
         text = _check_text(text)
-        if vocab_size < 256:
-            raise ValueError(f"vocab_size must be at least 256 (the byte alphabet), got {vocab_size}")
-        chunk_counts = Counter(re.findall(pattern, text))
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, numbers.Integral) or vocab_size < 256:
+            raise ValueError(f"vocab_size must be an int, at least 256 (the byte alphabet), got {vocab_size!r}")
+        chunk_counts = Counter(_compile_pattern(pattern).findall(text))
         words = [tuple(chunk.encode("utf-8")) for chunk in chunk_counts]
         freqs = list(chunk_counts.values())
         pair_counts: Counter = Counter()
@@ -357,7 +411,7 @@ class BPETokenizer(Tokenizer):
         return out
 
     def token_bytes(self, token_id: int) -> bytes:
-        return self._vocab[token_id]
+        return self._vocab[self._checked_id(token_id)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -375,10 +429,13 @@ _KINDS: dict[str, type[Tokenizer]] = {
 
 def from_dict(spec: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer from the dictionary its ``to_dict`` returned."""
-    if not isinstance(spec, dict) or spec.get("kind") not in _KINDS:
-        kind = spec.get("kind") if isinstance(spec, dict) else None
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ValueError(f"not a tokenizer description: kind is {kind!r}, expected one of {sorted(_KINDS)}")
-    if spec.get("version", FORMAT_VERSION) > FORMAT_VERSION:
+    version = spec.get("version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"damaged {kind} tokenizer description: version is {version!r}, expected an int")
+    if version > FORMAT_VERSION:
         raise ValueError(f"tokenizer format version {spec['version']} is newer than this lmlib understands")
     kind = spec["kind"]
     try:
@@ -397,6 +454,6 @@ def load(path: str | os.PathLike) -> Tokenizer:
     """Read a tokenizer that ``Tokenizer.save`` wrote."""
     try:
         spec = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not a tokenizer file (invalid JSON: {err})") from err
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(f"{path} is not a tokenizer file (not UTF-8 JSON: {type(err).__name__})") from None
     return from_dict(spec)

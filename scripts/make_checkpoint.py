@@ -1,9 +1,14 @@
 """Train the small checkpoint that ships with lmlib (chapter 1's "first taste").
 
     python scripts/make_checkpoint.py            # writes lmlib/assets/first-taste.lmlib
+    python scripts/make_checkpoint.py --resave   # writes the existing file again, weights unchanged
 
 Same seed, same machine, same file: training is seeded and runs on one CPU thread. The model reads and
 writes UTF-8 bytes, so any prompt (English, Chinese, code) is valid input. It takes a few minutes.
+
+``--resave`` loads the checkpoint at ``--out`` and saves it again with this lmlib, keeping its weights,
+tokenizer, history and recipe; it brings a file written by an older lmlib up to the current format (the
+SHA-256 digest that ``checkpoint.load`` verifies) without retraining.
 """
 
 from __future__ import annotations
@@ -65,12 +70,32 @@ def make(recipe: Recipe, out: Path) -> Path:
     return out
 
 
+def resave(out: Path) -> Path:
+    """Save the checkpoint at ``out`` again with this lmlib: same weights, tokenizer, history and extra."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", checkpoint.UnverifiedCheckpointWarning)
+        model, tok = checkpoint.load(out)
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    checkpoint.save(out, model, tok, history=checkpoint.load_history(out), extra=checkpoint.read_metadata(out)["extra"])
+    again, _ = checkpoint.load(out)  # verifies the new digest
+    assert all(torch.equal(t, before[name]) for name, t in again.state_dict().items())
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    print(f"re-saved {out} ({out.stat().st_size / 1e6:.2f} MB, sha256 {digest[:16]}…); weights unchanged")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--steps", type=int, default=Recipe.steps)
+    parser.add_argument("--resave", action="store_true", help="save the existing --out again, weights unchanged")
     args = parser.parse_args()
-    make(Recipe(steps=args.steps), args.out)
+    if args.resave:
+        resave(args.out)
+    else:
+        make(Recipe(steps=args.steps), args.out)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,25 @@ def test_ignored_output_cells_say_why():
                 assert "# nbval-ignore-output:" in cell.source, (
                     f"{path.name}: a cell skips output comparison without saying why:\n{cell.source[:200]}"
                 )
+
+
+def test_cells_that_say_their_output_is_ignored_are_tagged_so_for_nbval():
+    # nbval reads the cell tag, not the comment: a comment alone would compare machine-dependent output
+    for path in CHAPTERS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and cell.source.lstrip().startswith("# nbval-ignore-output"):
+                assert "nbval-ignore-output" in cell.metadata.get("tags", []), (
+                    f"{path.name}: the cell says its output is ignored but has no nbval-ignore-output tag:\n"
+                    f"{cell.source[:200]}")
+
+
+def test_the_article_is_named_by_its_own_title():
+    # the article's real title and its translation, wherever the book names the article
+    title = "LLM生态系统：仿效CPU发展模式的可能性"
+    translation = "The LLM ecosystem: the possibility of following the CPU's model of development"
+    chapter_1 = "\n".join(c.source for c in nbformat.read(CHAPTERS[0], as_version=4).cells)
+    for name, text in [("README.md", (ROOT / "README.md").read_text(encoding="utf-8")),
+                       ("intro.md", (ROOT / "intro.md").read_text(encoding="utf-8")),
+                       (CHAPTERS[0].name, chapter_1)]:
+        flat = " ".join(text.split())
+        assert title in flat and translation in flat, f"{name} does not quote the article's title and its translation"

@@ -112,9 +112,10 @@ def test_variants_depend_on_the_student_and_are_stable():
 def _namespace():
     import sympy as sp
 
-    from lmlib import growth, symbolic, tokenizers
+    from lmlib import growth, retrieval, symbolic, tokenizers
 
     return {"math": math, "models": models, "tokenizers": tokenizers, "symbolic": symbolic, "growth": growth,
+            "retrieval": retrieval,
             "sp": sp, "z": sp.Symbol("z"), **{n: sp.Symbol(n) for n in ("yhat", "y", "w", "h", "x")}}
 
 

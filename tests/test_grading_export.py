@@ -132,3 +132,38 @@ def test_the_sandboxed_grader_scores_solutions_full_and_blank_notebooks_zero(ass
     assert rows["solution.ipynb"]["score"] == auto, rows["solution.ipynb"]
     assert rows["blank.ipynb"]["score"] == 0
     assert {e["status"] for e in rows["blank.ipynb"]["exercises"]} <= {"unanswered", "manual"}
+
+
+SECTIONED = sorted(p for p in (ROOT / "chapters").glob("*.ipynb") if p not in CHAPTERS and "{exercise}" in p.read_text())
+
+
+@pytest.mark.parametrize("chapter_nb", SECTIONED, ids=[p.stem for p in SECTIONED])
+def test_later_chapters_export_one_assignment_per_notebook(chapter_nb, tmp_path):
+    from lmlib.exercises.grading.grade import assignment_exercises
+
+    path = export_chapter(chapter_nb, tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    expected = assignment_exercises(chapter_nb)
+    chapter = expected[0].chapter
+    whole = [e.id for e in exercises.chapter_exercises(chapter)] == [e.id for e in expected]
+    prefix = chapter_nb.stem.split("_")[0]
+    base = f"ch{int(chapter):02d}" if chapter.isdigit() else f"app{chapter}"  # appendices: appA
+    assert path.stem == base + ("" if whole else prefix[-1]), path
+    questions = [_config(c) for c in nb.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
+    assert [q["name"] for q in questions] == ["ex" + e.id.replace(".", "_") for e in expected]
+    assert [bool(q.get("manual")) for q in questions] == [e.kind == "written" for e in expected]
+    solutions = "\n".join(c.source for c in nb.cells if "# SOLUTION" in c.source or "# BEGIN SOLUTION" in c.source)
+    for e in expected:
+        if e.kind in ("number", "expression", "text"):
+            assert f"{e.answer} = " in solutions
+        if e.kind == "function":
+            assert f"def {e.answer}(" in solutions
+
+
+def test_a_section_notebook_is_graded_against_its_own_exercises():
+    from lmlib.exercises.grading.grade import assignment_exercises
+
+    assert [e.id for e in assignment_exercises(ROOT / "chapters" / "06c_question_answering.ipynb")] == ["6.5", "6.6"]
+    assert [e.id for e in assignment_exercises("2")] == [e.id for e in exercises.chapter_exercises(2)]
+    with pytest.raises(ValueError, match="cannot read the chapter notebook"):
+        assignment_exercises(ROOT / "chapters" / "no_such_notebook.ipynb")

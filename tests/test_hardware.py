@@ -264,3 +264,16 @@ def test_one_token_step_with_fixed_shapes_matches_the_growing_cache():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
         assert fixed.length == growing.length == i + 1 and fixed.index is None
     assert generate._one_token_step(model, fixed, capture=True) is None  # the graph is for CUDA only
+
+
+def test_unwritten_cache_slots_are_zero_so_masked_attention_stays_finite():
+    """With fixed shapes attention reads every slot, masked to weight 0; garbage there (NaN or inf in memory
+    from torch.empty) would turn 0 * garbage into NaN. This failed now and then before the buffers were zeroed."""
+    model = tiny_gpt(13, block_size=16).eval()
+    state = model.new_state()
+    model.advance(torch.randint(0, 13, (1, 4), generator=torch.Generator().manual_seed(1)), state)
+    step = generate._OneTokenStep(model, state, capture=False)
+    for layer in range(len(state.keys)):
+        assert torch.count_nonzero(state.keys[layer][:, :, state.length:]) == 0
+        assert torch.count_nonzero(state.values[layer][:, :, state.length:]) == 0
+    assert torch.isfinite(step(3)).all()

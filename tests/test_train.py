@@ -120,16 +120,16 @@ def test_nan_loss_stops_and_rolls_back_to_last_good_weights(char_tok, ids):
     class Poison(train.Callback):
         def on_step(self, step, loss, history):
             snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
-            if step == 3:
+            if step == 4:  # not an evaluation step (eval_interval=3), so the next step's loss finds it
                 with torch.no_grad():
                     model.ln_f.weight.fill_(float("nan"))
 
-    with pytest.warns(RuntimeWarning, match="training stopped at step 4: the training loss is nan"):
+    with pytest.warns(RuntimeWarning, match="training stopped at step 5: the training loss is nan"):
         history = train.fit(model, ids, None, quick(steps=10), callbacks=[Poison()])
-    assert "weights after step 2" in history.stop_reason
-    assert len(history.step_loss) == 3
+    assert "weights after step 3" in history.stop_reason
+    assert len(history.step_loss) == 4
     for name, value in model.state_dict().items():
-        torch.testing.assert_close(value, snapshots[1][name])
+        torch.testing.assert_close(value, snapshots[2][name])
 
 
 def test_cosine_schedule_with_warmup():

@@ -22,7 +22,7 @@ __all__ = ["Result", "Exercise", "check", "exercise", "exercise_ids", "chapter_e
 
 METADATA_KEY = "lmlib_check"  # a check output's record of its result (display only; grading never reads it)
 
-KINDS = ("number", "expression", "function", "written")
+KINDS = ("number", "expression", "function", "text", "written")
 
 
 class Unanswered(Exception):
@@ -70,8 +70,8 @@ def _escape(text: str) -> str:
 class Exercise:
     """One exercise of the book: how its answer is given, checked and scored.
 
-    ``kind`` is ``number``, ``expression`` (sympy), ``function`` (code the check calls) or ``written``
-    (graded by hand). ``answer`` names the variable (or function) that holds the student's answer in the
+    ``kind`` is ``number``, ``expression`` (sympy), ``function`` (code the check calls), ``text`` (a string,
+    e.g. a BibTeX entry) or ``written`` (graded by hand). ``answer`` names the variable (or function) that holds the student's answer in the
     notebook. ``variants`` draws a student's parameters from a seeded ``random.Random``; ``book`` holds
     the book's own parameters. ``describe`` words a variant for the student, ``solution`` gives code that
     computes the answer for given parameters (for the teacher's source notebook).

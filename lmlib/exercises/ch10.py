@@ -6,10 +6,15 @@ import re
 import unicodedata
 from typing import Any
 
-from ._core import register
+from ._core import register, register_written
 
 _TITLE = "federated learning: strategies for improving communication efficiency"
 _AUTHORS = ("konecny", "mcmahan", "yu", "richtarik", "suresh", "bacon")
+SOLUTION_10_1 = ("@misc{konecny2016federated,\n"
+                 "  author = {Kone{\\v{c}}n{\\'y}, Jakub and McMahan, H. Brendan and Yu, Felix X. and "
+                 "Richt{\\'a}rik, Peter and Suresh, Ananda Theertha and Bacon, Dave},\n"
+                 "  title = {Federated Learning: Strategies for Improving Communication Efficiency},\n"
+                 "  year = {2016}, eprint = {1610.05492}, archiveprefix = {arXiv}\n}")
 
 
 def _plain(text: str) -> str:
@@ -21,7 +26,7 @@ def _plain(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-@register("10.1")
+@register("10.1", kind="text", answer="entry_10_1", points=2, solution=lambda p: repr(SOLUTION_10_1))
 def _federated_entry(answer: Any) -> tuple[bool, str]:
     from ..bibliography import identifier, parse_bibtex
 
@@ -54,3 +59,6 @@ def _federated_entry(answer: Any) -> tuple[bool, str]:
     if "1610.05492" not in found and "1610.05492" not in entry.get("url") + entry.get("doi"):
         return False, "add an identifier a reader can follow: eprint = {1610.05492} with archiveprefix = {arXiv} (or its URL or DOI)."
     return True, f"right: a complete entry with authors, year and identifier ({found})."
+
+
+register_written("10.2", points=2)

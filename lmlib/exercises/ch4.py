@@ -70,14 +70,22 @@ def _first_layer_gradient(answer: Any) -> tuple[bool, str]:
     ratio = sp.simplify(expr / truth)
     factors = [
         (-1, "the sign is flipped: the loss's gradient starts with ŷ - y (the log-likelihood's with y - ŷ)."),
-        (1 / (w * h * (1 - h)), "your gradient skips the chain rule through the hidden layer (the article's "
-                                "error): multiply by W2_j and by σ'(a_j) = h_j(1 - h_j)."),
+        (1 / ((yhat - y) * w), "you kept only the last two links, σ'(a_j)·x_k: that is the derivative of the hidden "
+                               "activation h_j, not of the loss (the article's section 4.3 computes this). Multiply "
+                               "by the output error ŷ - y and by W2_j, the weight that carries h_j to the output."),
+        (1 / ((yhat - y) * w * (1 - h)), "h_j·x_k is the article's section 4.3 'gradient': it writes h_j where "
+                                         "σ'(a_j) = h_j(1 - h_j) belongs, and leaves out the output error ŷ - y "
+                                         "and the weight W2_j. Multiply the four links of the chain."),
+        (1 / (w * h * (1 - h)), "your gradient skips the chain rule through the hidden layer: multiply by W2_j and "
+                                "by σ'(a_j) = h_j(1 - h_j)."),
         (1 / (h * (1 - h)), "you forgot the chain-rule factor σ'(a_j) = h_j(1 - h_j) of the hidden sigmoid."),
         (1 / w, "you forgot the factor W2_j: h_j reaches the output only through that weight."),
         (1 / x, "you forgot x_k, the derivative of a_j = Σ_k W1_jk x_k + b1_j with respect to W1_jk."),
         (yhat * (1 - yhat), "drop the factor ŷ(1 - ŷ): with cross-entropy on a sigmoid output, dL/da2 = ŷ - y "
                             "(the output sigmoid's derivative cancels against the log)."),
         (h, "h_j appears once too often: σ'(a_j) = h_j(1 - h_j), not h_j²(1 - h_j)."),
+        (sp.Rational(1, 2), "that is the gradient of the article's loss -½ log ŷ; this exercise uses the loss L of "
+                            "section 4.2, without the ½."),
     ]
     for factor, message in factors:
         if _is_zero(ratio - factor):
@@ -85,35 +93,55 @@ def _first_layer_gradient(answer: Any) -> tuple[bool, str]:
     return False, "not yet: write dL/dW1_jk as (dL/da2)(da2/dh_j)(dh_j/da_j)(da_j/dW1_jk) and multiply the four."
 
 
-def _line_fit_data(rng: random.Random) -> dict[str, Any]:
-    xs = sorted(rng.sample(range(0, 7), 4))
-    return {"data": tuple((x, rng.randint(0, 8)) for x in xs)}
+def _fifth_point(rng: random.Random) -> dict[str, Any]:
+    """Chapter 4's four line-fit points and a fifth point of the student's own."""
+    from ..symbolic import LINE_FIT_DATA
+
+    return {"data": tuple(LINE_FIT_DATA) + ((rng.randint(4, 7), rng.randint(0, 9)),)}
 
 
-@register("4.3", answer="answer_4_3", points=1, book={"data": ((0, 1), (1, 2), (2, 4), (3, 5))},
-          variants=_line_fit_data,
-          describe=lambda p: (f"your data points (x, t) are {list(p['data'])}: build your surface with "
-                              f"symbolic.line_fit_surface({list(p['data'])})."),
-          solution=lambda p: f"float(2 / max(symbolic.line_fit_surface({list(p['data'])}).hessian.eigenvals(), key=float))")
+def _surface_call(p: dict[str, Any]) -> str:
+    return f"symbolic.line_fit_surface({list(p['data'])})"
+
+
+@register("4.3", answer="answer_4_3", points=1,
+          book={"data": ((0, 1), (1, 2), (2, 4), (3, 5), (4, 7))},  # symbolic.LINE_FIT_DATA + ((4, 7),)
+          variants=_fifth_point,
+          describe=lambda p: (f"your fifth point is (x, t) = {p['data'][-1]}: build your surface with "
+                              f"{_surface_call(p)}."),
+          solution=lambda p: f"float(2 / max({_surface_call(p)}.hessian.eigenvals(), key=float))")
 def _divergence_threshold(answer: Any, p: dict[str, Any]) -> tuple[bool, str]:
     import sympy as sp
 
-    from ..symbolic import line_fit_surface
+    from ..symbolic import LINE_FIT_DATA, line_fit_surface
 
-    surface = line_fit_surface(p["data"])
-    eigen = sorted(surface.hessian.eigenvals(), key=float)
-    lmin, lmax = eigen[0], eigen[-1]
     value = _number(answer)
+    lmin, lmax = sorted(line_fit_surface(p["data"]).hessian.eigenvals(), key=float)
+    truth = float(2 / lmax)
+    old_max = max(line_fit_surface(LINE_FIT_DATA).hessian.eigenvals(), key=float)
+    tolerance = 5e-4  # the exercise asks for three decimal places
+
+    def near(candidate: float) -> bool:
+        return abs(value - candidate) <= tolerance
+
+    if near(truth):
+        return True, (f"right: with the fifth point the Hessian's largest eigenvalue is λ_max = {lmax} ≈ "
+                      f"{float(lmax):.4f}, so the edge is 2/λ_max = {sp.radsimp(2 / lmax)} ≈ {truth:.4f}. The "
+                      "targets t do not enter the Hessian, only the inputs x.")
     mistakes = [
-        (float(1 / lmax), "1/λ_max is where oscillation starts (each step overshoots the valley floor); it "
+        (float(2 / old_max), "that is the edge of the four-point surface in the chapter; the fifth point changes "
+                             "the Hessian (its x adds to Σx² and Σx)."),
+        (float(1 / lmax), "1/λ_max is where oscillation starts (each step overshoots the valley floor); descent "
                           "still converges until the overshoot is more than double: 2/λ_max."),
         (float(2 / lmin), "use the largest eigenvalue: the steepest direction is the first to diverge."),
         (float(2 / (lmin + lmax)), "2/(λ_min + λ_max) is the best constant step, not the edge of divergence."),
         (float(lmax / 2), "you inverted it: the threshold is 2/λ_max, a step size, not λ_max/2."),
     ]
-    right = f"right: 2/λ_max = {sp.nsimplify(2 / lmax)} ≈ {float(2 / lmax):.4f}; above it the steepest direction grows."
-    otherwise = f"{value:g} is not it: find the Hessian's largest eigenvalue λ_max; plain descent diverges above 2/λ_max."
-    return _grade(value, float(2 / lmax), 1e-4, right, mistakes, otherwise)
+    for candidate, message in mistakes:
+        if near(candidate):
+            return False, message
+    return False, (f"{value:g} is not it (to three decimals): build the surface with the fifth point, find its "
+                   "Hessian's largest eigenvalue λ_max; plain descent diverges above 2/λ_max.")
 
 
 def _batch_and_rate(rng: random.Random) -> dict[str, Any]:

@@ -7,7 +7,10 @@ from typing import Any
 
 from ._core import Unanswered, _number, register, register_written
 
-BOOK_WINDOW_CASES = ((tuple(range(10)), 3),)
+# The book's cases: ids that count up, and ids that do not (so "targets = inputs + 1" is not the same as the
+# next ids), with len(ids) - 1 a multiple of seq_len and not (so one window too many shows).
+BOOK_WINDOW_CASES = ((tuple(range(10)), 3), ((5, 3, 9, 1, 7, 2, 8, 6, 4, 0, 11, 10, 12), 4),
+                     ((7, 1, 4, 2, 9, 3, 8, 5, 6, 11, 0, 10), 4))
 
 
 def _window_cases(rng: random.Random) -> dict[str, Any]:
@@ -39,6 +42,8 @@ def _windows(answer: Any, p: dict[str, Any]) -> tuple[bool, str]:
         want_y = torch.tensor(ids)[starts[:, None] + torch.arange(seq_len) + 1]
         if x.ndim != 2 or x.shape[1] != seq_len:
             return False, f"x should hold windows of seq_len ids each (one row per window); yours has shape {tuple(x.shape)}."
+        if x.shape[0] != n and x.shape[0] > 1 and torch.equal(x[1, :-1], x[0, 1:]):
+            return False, "your windows overlap; each window must start where the previous one ended."
         if x.shape[0] != n:
             return False, (f"for {len(ids)} ids and seq_len {seq_len} your function made {x.shape[0]} windows: use as "
                            "many whole windows as fit while leaving room for the last target.")
@@ -48,6 +53,8 @@ def _windows(answer: Any, p: dict[str, Any]) -> tuple[bool, str]:
             return False, "your targets equal the inputs; each target is the token that comes next (shift by one)."
         if torch.equal(x, want_x) and torch.equal(y, want_y):
             continue
+        if torch.equal(x, want_x) and torch.equal(y, want_x + 1):
+            return False, "your targets are the inputs plus one; each target is the next id in the list, whatever its value."
         if n > 1 and torch.equal(x[1, :-1], x[0, 1:]):
             return False, "your windows overlap; consecutive windows should not share ids."
         if not torch.equal(x, want_x):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._core import _grade, _number, register
+from ._core import Unanswered, _grade, _number, register
 
 EX_6_1 = (["email", "email", "email", "http", "http", "xml"], ["email", "http", "email", "http", "xml", "xml"])
 EX_6_3 = ("fourty-two thousand", "forty-two thousand")
@@ -15,7 +15,7 @@ EX_6_7 = ("Return the list of lines.", "Return a list of the lines in the string
 EX_6_9_HISTORY = (("user", "Hi"),)
 
 
-@register("6.1")
+@register("6.1", kind="number", answer="answer_6_1", points=1, solution=lambda p: "(0.8 + 0.5 + 2 / 3) / 3")
 def _macro_f1(answer: Any) -> tuple[bool, str]:
     from ..metrics import accuracy, macro_f1
 
@@ -42,7 +42,7 @@ def _base_model():
     return load(bundled("base"))
 
 
-@register("6.2")
+@register("6.2", kind="function", answer="last_features", points=2)
 def _last_features(answer: Any) -> tuple[bool, str]:
     import torch
 
@@ -54,7 +54,7 @@ def _last_features(answer: Any) -> tuple[bool, str]:
     seqs = [tok.encode(t) for t in ("Return the value.", "Open a socket and listen on it for a long time.", "x")]
     got = answer(seqs)
     if got is None:
-        return False, "last_features returned None: return a tensor with one row per sequence."
+        raise Unanswered("last_features returns None: finish it so that it returns a tensor with one row per sequence.")
     got = torch.as_tensor(got, dtype=torch.float32)
     want = features(model, seqs, pool="last", progress=False)
     if got.shape != want.shape:
@@ -66,7 +66,7 @@ def _last_features(answer: Any) -> tuple[bool, str]:
     return False, "the rows differ from lmlib's: take adapt.hidden_states(model, ids)[0, -1] for each sequence (model in eval mode)."
 
 
-@register("6.3")
+@register("6.3", kind="number", answer="answer_6_3", points=1, solution=lambda p: "1 / 18")
 def _char_error_rate(answer: Any) -> tuple[bool, str]:
     from ..metrics import char_error_rate, edit_distance
 
@@ -84,7 +84,7 @@ def _char_error_rate(answer: Any) -> tuple[bool, str]:
                   f"{value:g} is not it: count the fewest insertions, deletions and substitutions, divide by {len(ref)}.")
 
 
-@register("6.4")
+@register("6.4", kind="function", answer="words_to_number", points=2)
 def _words_to_number(answer: Any) -> tuple[bool, str]:
     from ..taskdata import number_words
 
@@ -94,13 +94,14 @@ def _words_to_number(answer: Any) -> tuple[bool, str]:
         words = number_words(n)
         got = answer(words)
         if got is None:
-            return False, "words_to_number returned None: return an int."
+            raise Unanswered("words_to_number returns None: finish it so that it returns an int.")
         if got != n:
             return False, f"words_to_number({words!r}) returned {got!r}, expected {n}."
     return True, "right: every test number comes back from its words."
 
 
-@register("6.5")
+@register("6.5", kind="number", answer="answer_6_5", points=1,
+          solution=lambda p: "retrieval.BM25(" + repr(list(EX_6_5_DOCS)) + ").scores(" + repr(EX_6_5_QUERY) + ")[1]")
 def _bm25_by_hand(answer: Any) -> tuple[bool, str]:
     from ..retrieval import BM25
 
@@ -121,7 +122,7 @@ def _bm25_by_hand(answer: Any) -> tuple[bool, str]:
                   "= ln(1 + (N - n + 0.5)/(n + 0.5)) for each query term.")
 
 
-@register("6.6")
+@register("6.6", kind="function", answer="mean_reciprocal_rank", points=1)
 def _mean_reciprocal_rank(answer: Any) -> tuple[bool, str]:
     if not callable(answer):
         return False, "pass your function itself (mean_reciprocal_rank), not its result."
@@ -129,14 +130,14 @@ def _mean_reciprocal_rank(answer: Any) -> tuple[bool, str]:
     for rankings, gold, want in cases:
         got = answer(rankings, gold)
         if got is None:
-            return False, "mean_reciprocal_rank returned None: return a number."
+            raise Unanswered("mean_reciprocal_rank returns None: finish it so that it returns a number.")
         if not math.isclose(float(got), want, abs_tol=1e-9):
             hint = " (a gold item missing from its ranking counts 0)" if 5 in gold else ""
             return False, f"for rankings {rankings} and gold {gold} expected {want:.4f}, got {float(got):.4f}{hint}."
     return True, "right: the mean over queries of 1 / (position of the gold item, counting from 1), 0 if absent."
 
 
-@register("6.7")
+@register("6.7", kind="number", answer="answer_6_7", points=1, solution=lambda p: "2 * 1 * (5 / 9) / (1 + 5 / 9)")
 def _rouge1_by_hand(answer: Any) -> tuple[bool, str]:
     from ..metrics import rouge_l, rouge_n
 
@@ -154,7 +155,7 @@ def _rouge1_by_hand(answer: Any) -> tuple[bool, str]:
                   f"{value:g} is not it: lower-case both, split into words, count the overlap, F1 = 2PR/(P+R).")
 
 
-@register("6.8")
+@register("6.8", kind="function", answer="distinct_2", points=1)
 def _distinct_2(answer: Any) -> tuple[bool, str]:
     if not callable(answer):
         return False, "pass your function itself (distinct_2), not its result."
@@ -162,14 +163,15 @@ def _distinct_2(answer: Any) -> tuple[bool, str]:
     for texts, want in cases:
         got = answer(texts)
         if got is None:
-            return False, "distinct_2 returned None: return a number."
+            raise Unanswered("distinct_2 returns None: finish it so that it returns a number.")
         if not math.isclose(float(got), want, abs_tol=1e-9):
             return False, (f"for {texts} expected {want:.4f}, got {float(got):.4f} (distinct bigrams over all bigrams "
                            "of all texts; a text of one word has none; return 0 if there are none).")
     return True, "right: the share of word pairs that are new; repetitive text scores low."
 
 
-@register("6.9")
+@register("6.9", kind="number", answer="answer_6_9", points=1,
+          solution=lambda p: "len('User: Hi\\n') + len('Bot: ')", brute_forceable=True)
 def _prompt_length(answer: Any) -> tuple[bool, str]:
     from ..chat import ChatTemplate, Turn, prompt_for
     from ..tokenizers import ByteTokenizer
@@ -186,7 +188,7 @@ def _prompt_length(answer: Any) -> tuple[bool, str]:
     return False, f"{value:g} is not it: write the turn with its marker and end marker, then add the assistant marker."
 
 
-@register("6.10")
+@register("6.10", kind="function", answer="keep_latest", points=2)
 def _trim_history(answer: Any) -> tuple[bool, str]:
     from ..chat import ChatTemplate, Turn, prompt_for
     from ..tokenizers import ByteTokenizer
@@ -200,7 +202,7 @@ def _trim_history(answer: Any) -> tuple[bool, str]:
         want = prompt_for(history, tok, template, budget)
         kept = answer(history, budget)
         if kept is None:
-            return False, "keep_latest returned None: return the list of turns to keep."
+            raise Unanswered("keep_latest returns None: finish it so that it returns the list of turns to keep.")
         text = "".join(template.turn(t.role, t.text) for t in kept) + template.assistant
         if tok.encode(text) != want:
             return False, (f"with a budget of {budget} bytes you kept {len(kept)} turns; keep the latest whole turns "

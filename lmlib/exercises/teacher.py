@@ -91,7 +91,6 @@ def _read_roster(path: str) -> dict[str, str]:
 
 
 def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ._core import chapter_exercises
     from .grading import grade as grading
     from .grading.sandbox import Limits, SandboxUnavailable, probe
 
@@ -99,7 +98,7 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not folder.is_dir():
         parser.error(f"{folder} is not a folder of notebooks")
     try:
-        exercises = chapter_exercises(args.chapter)
+        exercises = grading.assignment_exercises(args.chapter)
     except ValueError as err:
         parser.error(str(err))
     out = Path(args.out)
@@ -161,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                              "from the chapter's repository)")
     grade = sub.add_parser("grade", help="grade a folder of submitted notebooks, each in its own sandbox")
     grade.add_argument("folder")
-    grade.add_argument("--chapter", required=True, help="the chapter whose exercises are graded (e.g. 2)")
+    grade.add_argument("--chapter", required=True, help="the chapter whose exercises are graded (e.g. 2), or the chapter notebook handed out "
+                            "(e.g. chapters/06c_question_answering.ipynb: the exercises in it)")
     grade.add_argument("-o", "--out", default="grading-results", help="results folder (default: grading-results)")
     grade.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: CPUs, at most 4)")
     grade.add_argument("--timeout", type=float, default=300, help="seconds of wall time per notebook (default 300)")

@@ -14,12 +14,16 @@ only arithmetic on known symbols and functions, functions as a replay of their r
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
+import types
 from typing import Any
 
 ANSWER_MIME = "application/vnd.lmlib.answer+json"
 MAX_EXPRESSION_CHARS = 4000
 MAX_RECORD_CHARS = 1_000_000
+MAX_TEXT_CHARS = 20_000
+_ARRAY_MODULES = ("numpy", "jax", "jaxlib")
 
 
 # ---- In the kernel ------------------------------------------------------------------------------------
@@ -44,8 +48,16 @@ def _encode_value(value: Any, depth: int = 0) -> Any:
             return {"__tensor__": _encode_value(t.tolist(), depth + 1), "dtype": str(t.dtype)}
     except ImportError:  # pragma: no cover - torch is a dependency of lmlib
         pass
-    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
-        return {"__tensor__": _encode_value(value.tolist(), depth + 1), "dtype": str(getattr(value, "dtype", ""))}
+    if type(value).__module__.split(".")[0] in _ARRAY_MODULES and hasattr(value, "__array__"):
+        import numpy as np
+
+        array = np.asarray(value)  # numpy and JAX arrays (and scalars) travel as their values
+        if array.size > 100_000:
+            raise ValueError("the array is too large")
+        return {"__tensor__": _encode_value(array.tolist(), depth + 1), "dtype": str(array.dtype)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _encode_value(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)}
+        return {"__record__": type(value).__name__, "fields": fields}
     if isinstance(value, (list, tuple)):
         if len(value) > 100_000:
             raise ValueError("the list is too long")
@@ -81,6 +93,14 @@ def _expression_record(value: Any) -> dict[str, Any]:
     if len(text) > MAX_EXPRESSION_CHARS:
         return {"status": "error", "message": f"the expression is longer than {MAX_EXPRESSION_CHARS} characters"}
     return {"status": "value", "expression": text}
+
+
+def _text_record(value: Any) -> dict[str, Any]:
+    if not isinstance(value, str):
+        return {"status": "error", "message": f"expected a string, got {type(value).__name__}"}
+    if len(value) > MAX_TEXT_CHARS:
+        return {"status": "error", "message": f"the text is longer than {MAX_TEXT_CHARS} characters"}
+    return {"status": "value", "text": value}
 
 
 class _Recorder:
@@ -120,6 +140,8 @@ def record(exercise_id: str, env: dict[str, Any], student: str | None = None) ->
         out.update(_number_record(value))
     elif ex.kind == "expression":
         out.update(_expression_record(value))
+    elif ex.kind == "text":
+        out.update(_text_record(value))
     elif ex.kind == "function":
         if not callable(value):
             out.update(status="error", message=f"{ex.answer} is a {type(value).__name__}, not a function")
@@ -170,11 +192,16 @@ def _decode_value(value: Any, depth: int = 0) -> Any:
         if "__tensor__" in value:
             data = _decode_value(value["__tensor__"], depth + 1)
             dtype = {"torch.float64": torch.float64, "torch.float32": torch.float32, "torch.int64": torch.int64,
-                     "torch.int32": torch.int32, "torch.bool": torch.bool}.get(str(value.get("dtype")))
+                     "torch.int32": torch.int32, "torch.bool": torch.bool, "float64": torch.float64,
+                     "float32": torch.float32, "int64": torch.int64, "int32": torch.int32,
+                     "bool": torch.bool}.get(str(value.get("dtype")))
             try:
                 return torch.tensor(data, dtype=dtype)
             except (TypeError, ValueError, RuntimeError) as err:
                 raise AnswerError(f"a recorded tensor is malformed: {err}") from None
+        if "__record__" in value and isinstance(value.get("fields"), dict):
+            fields = {str(k)[:60]: _decode_value(v, depth + 1) for k, v in value["fields"].items()}
+            return types.SimpleNamespace(**fields)  # a dataclass instance, as its fields
         if "__object__" in value:
             return _Opaque(str(value["__object__"])[:80])
     raise AnswerError("a recorded value has an unknown form")
@@ -315,6 +342,11 @@ def decode(exercise_id: str, kind: str, rec: dict[str, Any]) -> Any:
         if names is None:
             raise AnswerError(f"exercise {exercise_id} takes no expression")
         return parse_expression(rec.get("expression"), {n: sp.Symbol(n) for n in names})
+    if kind == "text":
+        text = rec.get("text")
+        if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
+            raise AnswerError("the recorded text is missing or too long")
+        return text
     if kind == "function":
         calls = rec.get("calls")
         if not isinstance(calls, list) or len(calls) > 100:

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .._core import Exercise, chapter_exercises, grade_answer
+from .._core import Exercise, chapter_exercises, exercise, grade_answer
 from . import answers as answer_data
 from .report import ResultsWriter, feedback_text, table  # noqa: F401  (re-exported for callers)
 from .runner import RESULT_MARKER
@@ -253,12 +253,31 @@ def _failing_cell(name: str, sources: list[str], failed: list[dict[str, Any]]) -
     return with_error[-1] if with_error else None
 
 
+def assignment_exercises(assignment: int | str) -> list[Exercise]:
+    """The exercises graded for ``assignment``: a chapter number (all of its exercises) or a chapter notebook
+    (the exercises in it, e.g. one section of a chapter split over several notebooks)."""
+    if str(assignment).endswith(".ipynb"):
+        import nbformat
+
+        from .notebooks import find_exercises
+
+        try:
+            nb = nbformat.read(str(assignment), as_version=4)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read the chapter notebook {assignment}: {err}") from None
+        ids = [found.id for found in find_exercises(nb)]
+        if not ids:
+            raise ValueError(f"{assignment} has no exercises")
+        return [exercise(i) for i in ids]
+    return chapter_exercises(assignment)
+
+
 def grade_one(path: Path, root: Path, chapter: str, limits: Limits, slot: int, roster: dict[str, str],
               unsafe: bool = False) -> SubmissionResult:
     """Grade the submission at ``path`` (relative names from ``root``) in sandbox slot ``slot``."""
     started = time.monotonic()
     name = str(path.relative_to(root))
-    exercises = chapter_exercises(chapter)
+    exercises = assignment_exercises(chapter)
     try:
         sub = read_submission(path)
     except BadSubmission as err:
@@ -321,7 +340,7 @@ def grade_folder(folder: str | Path, chapter: int | str, out_dir: str | Path, li
                  progress: Callable[[SubmissionResult], None] | None = None) -> list[SubmissionResult]:
     """Grade every notebook in ``folder`` against chapter ``chapter``'s exercises; results into ``out_dir``."""
     folder = Path(folder)
-    exercises = chapter_exercises(chapter)
+    exercises = assignment_exercises(chapter)
     paths = find_submissions(folder)
     cpus = os.cpu_count() or 1
     workers = max(1, workers or min(4, cpus))
