@@ -52,15 +52,23 @@ def lstm(hidden=256, emb=128, layers=1, dropout=0.0):
             "dropout": dropout}
 
 
-def gpt(block=64, layers=4, heads=4, embd=128, dropout=0.0):
+def gpt(block=64, layers=4, heads=4, embd=128, dropout=0.0, **modern):
+    """A GPT; ``modern`` takes GPTConfig's options of chapter 8 (pos, norm, mlp, qk_norm, bias)."""
     return {"kind": "gpt", "block_size": block, "n_layer": layers, "n_head": heads, "n_embd": embd,
-            "dropout": dropout}
+            "dropout": dropout, **modern}
 
 
-def fit_cfg(batch=32, seq=64, lr=3e-3, schedule="constant", warmup=0.0, wd=0.0, min_lr=0.1):
-    """Training settings; ``warmup`` is a fraction of the steps (the steps depend on the calibration)."""
-    return {"batch_size": batch, "seq_len": seq, "lr": lr, "schedule": schedule, "warmup_frac": warmup,
-            "weight_decay": wd, "min_lr_ratio": min_lr}
+MODERN = {"pos": "rope", "norm": "rmsnorm", "mlp": "swiglu", "qk_norm": True, "bias": False}  # chapter 8
+
+
+def fit_cfg(batch=32, seq=64, lr=3e-3, schedule="constant", warmup=0.0, wd=0.0, min_lr=0.1, muon_lr=None):
+    """Training settings; ``warmup`` is a fraction of the steps (the steps depend on the calibration).
+    ``muon_lr`` selects the Muon optimiser (chapter 8) for the hidden matrices, at that learning rate."""
+    out = {"batch_size": batch, "seq_len": seq, "lr": lr, "schedule": schedule, "warmup_frac": warmup,
+           "weight_decay": wd, "min_lr_ratio": min_lr}
+    if muon_lr is not None:  # only then: the stored calibrations of the other candidates keep their keys
+        out.update(optimizer="muon", muon_lr=muon_lr)
+    return out
 
 
 BASELINE = "gru256-b32-const"  # the reference: 1.30 nats/char measured on this machine
@@ -82,6 +90,16 @@ CANDIDATES = {
     "lstm384-b64-lr5e-3-cos": (lstm(384), fit_cfg(batch=64, lr=5e-3, schedule="cosine", warmup=0.02)),
     "gpt4x128-b32-lr3e-3-cos": (gpt(), fit_cfg(batch=32, lr=3e-3, schedule="cosine", warmup=0.05)),
     "gpt2x128-b64-lr6e-3-cos": (gpt(64, 2, 4, 128), fit_cfg(batch=64, lr=6e-3, schedule="cosine", warmup=0.05)),
+    # chapter 8's modern recipe (rotary positions, RMSNorm, SwiGLU, QK-norm, no biases) with Muon
+    "gpt2x128-modern-muon-b64": (gpt(64, 2, 4, 128, **MODERN),
+                                 fit_cfg(batch=64, lr=6e-3, schedule="cosine", warmup=0.05, muon_lr=0.02)),
+    "gpt2x128-modern-muon-b32": (gpt(64, 2, 4, 128, **MODERN),
+                                 fit_cfg(batch=32, lr=6e-3, schedule="cosine", warmup=0.05, muon_lr=0.02)),
+    "gpt4x128-modern-muon-b32": (gpt(64, 4, 4, 128, **MODERN),
+                                 fit_cfg(batch=32, lr=6e-3, schedule="cosine", warmup=0.05, muon_lr=0.02)),
+    # the same minus the parts that cost CPU time (LayerNorm's fused kernel, learned positions, ReLU^2)
+    "gpt2x128-qknorm-relu2-muon-b64": (gpt(64, 2, 4, 128, mlp="relu2", qk_norm=True, bias=False),
+                                       fit_cfg(batch=64, lr=6e-3, schedule="cosine", warmup=0.05, muon_lr=0.02)),
 }
 
 
@@ -115,7 +133,8 @@ def train_config(fc: dict, steps: int, seed: int = 0) -> train.TrainConfig:
     return train.TrainConfig(
         steps=steps, batch_size=fc["batch_size"], seq_len=fc["seq_len"], lr=fc["lr"], schedule=fc["schedule"],
         warmup_steps=warmup, weight_decay=fc["weight_decay"], min_lr_ratio=fc["min_lr_ratio"],
-        eval_interval=10**9, progress=False, seed=seed,
+        eval_interval=10**9, progress=False, seed=seed, optimizer=fc.get("optimizer", "adamw"),
+        muon_lr=fc.get("muon_lr", 0.02),
     )
 
 
@@ -191,6 +210,23 @@ def run_candidate(name: str, train_ids, val_ids, vocab: int, budget: float, cali
     }
 
 
+def step_time_ratios(names: list[str], ref: str, train_ids, vocab: int, rounds: int = 6,
+                     steps: int = 8) -> dict[str, float]:
+    """Seconds per training step of each candidate over that of ``ref``, measured round-robin in one process
+    (median of ``rounds`` bursts of ``steps`` steps each, timed from the 3rd step): on a shared machine
+    every candidate meets the same load, so the ratios hold even where the absolute times do not."""
+    probes = {n: build_model(CANDIDATES[n][0], vocab) for n in dict.fromkeys([ref, *names])}
+    times: dict[str, list[float]] = {n: [] for n in probes}
+    for i in range(rounds + 1):
+        for n, model in probes.items():
+            clock = _StepClock(skip=3)
+            train.fit(model, train_ids, None, train_config(CANDIDATES[n][1], steps, seed=i), callbacks=[clock],
+                      device="cpu")
+            if i:  # the first round warms up
+                times[n].append((clock.t_last - clock.t_skip) / (clock.last - clock.skip))
+    return {n: C.median(times[n]) / C.median(times[ref]) for n in probes}
+
+
 def summarize(rows: list[dict]) -> dict:
     """Per candidate: number of runs, mean, standard deviation, min and max of the validation loss."""
     out = {}
@@ -208,11 +244,15 @@ def describe(r: dict) -> str:
         arch = f"{m['cell'].upper()} e{m['embedding_dim']} h{m['hidden_dim']} x{m['num_layers']}"
     else:
         arch = f"GPT {m['n_layer']}L {m['n_head']}H {m['n_embd']}d blk{m['block_size']}"
+        if any(k in m for k in MODERN):
+            arch += " modern" if all(m.get(k) == v for k, v in MODERN.items()) else " " + ",".join(
+                f"{k}={m[k]}" for k in MODERN if k in m)
     if m.get("dropout"):
         arch += f" do{m['dropout']}"
     sched = f"{f['schedule']}" + (f" wu{f['warmup_frac']:.0%}" if f["warmup_frac"] else "")
     wd = f" wd{f['weight_decay']}" if f["weight_decay"] else ""
-    return f"{arch}, B{f['batch_size']} T{f['seq_len']} lr{f['lr']:g} {sched}{wd}"
+    muon = f" muon{f['muon_lr']:g}" if f.get("optimizer") == "muon" else ""
+    return f"{arch}, B{f['batch_size']} T{f['seq_len']} lr{f['lr']:g}{muon} {sched}{wd}"
 
 
 def print_rows(rows: list[dict]) -> None:
@@ -238,6 +278,11 @@ def main() -> None:
     ap.add_argument("--reuse-rates", action="store_true",
                     help="take each candidate's steps/s from results/quality_rates.json when an undisturbed "
                          "calibration is stored there (and store new ones): for searching on a shared machine")
+    ap.add_argument("--relative-to", default="",
+                    help="rank candidates on a busy machine: time each candidate's steps against this reference "
+                         "round-robin, take the reference's undisturbed rate from results/quality_rates.json, "
+                         "train each for the steps the budget buys on a quiet machine at the scaled rate "
+                         "(flagged 'predicted'), and evaluate; the losses hold, the wall times do not")
     ap.add_argument("--no-cap", action="store_true",
                     help="train the calibrated steps even past budget + 2 s (a disturbed run then still gives "
                          "the quiet-machine result, flagged, with its true wall time)")
@@ -274,16 +319,35 @@ def main() -> None:
     rates = None
     if args.reuse_rates:
         rates = json.loads(rates_path.read_text()) if rates_path.exists() else {}
+    if args.relative_to:  # rates scaled from an undisturbed calibration of the reference (not stored)
+        ref_spec, ref_fc = CANDIDATES[args.relative_to]
+        stored = json.loads(rates_path.read_text()) if rates_path.exists() else {}
+        ref_key = json.dumps([ref_spec, ref_fc], sort_keys=True)
+        if ref_key not in stored:
+            raise SystemExit(f"no undisturbed calibration of {args.relative_to} in {rates_path}")
+        print(f"timing every candidate against {args.relative_to}, round-robin ...", flush=True)
+        ratios = step_time_ratios(names, args.relative_to, train_ids, tok.vocab_size)
+        rates = {json.dumps([CANDIDATES[n][0], CANDIDATES[n][1]], sort_keys=True): stored[ref_key] / ratios[n]
+                 for n in names}
+        for n in names:
+            print(f"  {n:34s} {ratios[n]:.3f} x the reference's time per step", flush=True)
+        args.no_cap, args.no_wait, args.reuse_rates = True, True, False
+        # the ratios were timed on 2 threads, as the benchmark runs; the steps themselves give the same losses
+        # on 1 thread (up to rounding) and waste no CPU time spinning while other processes hold a core
+        torch.set_num_threads(1)
     rows = []
     for name in names:
         for seed in range(args.seeds):
-            tag = name if seed == 0 else f"{name}@seed{seed}"
+            tag = (name if seed == 0 else f"{name}@seed{seed}") + ("@predicted" if args.relative_to else "")
             for attempt in range(2):
                 print(f"[{tag}] calibrating, then {args.budget:g} s of training ...", flush=True)
                 r = run_candidate(name, train_ids, val_ids, tok.vocab_size, args.budget, args.calib,
                                   wait=not args.no_wait, rates=rates, cap_run=not args.no_cap, seed=seed)
                 r["attempt"] = attempt + 1
-                if rates is not None:
+                if args.relative_to:
+                    r.update(predicted=True, rate_relative_to=args.relative_to, train_threads=1,
+                             step_time_ratio=ratios[name], calibration_clean=False)
+                elif rates is not None:
                     C.write_json("quality_rates", rates)
                 print(f"[{tag}] {r['steps_run']} steps in {r['train_seconds']:.1f} s, val {r['val_loss']:.4f}"
                       f" nats/char, foreign cores {r['foreign_cores']:.2f}", flush=True)

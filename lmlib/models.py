@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .layers import MLPS, NORMS, POSITIONS, RMSNorm, Rotary, make_mlp, make_norm
+
 __all__ = ["RNNConfig", "RNNLM", "GPTConfig", "GPT", "KVCache", "LanguageModel", "build", "count_parameters"]
 
 CELLS = ("rnn", "lstm", "gru")
@@ -83,6 +85,11 @@ class GPTConfig:
     n_embd: int = 128  # width of the residual stream
     dropout: float = 0.0  # dropout on attention, residual and embeddings (training only)
     bias: bool = True  # biases in Linear and LayerNorm layers
+    # The modern recipe (chapter 8, section 8.1.2; lmlib.layers): the defaults keep the 2019 GPT.
+    pos: str = "learned"  # positions: "learned" (a table added to the input) or "rope" (rotary, in attention)
+    norm: str = "layernorm"  # "layernorm" or "rmsnorm"
+    mlp: str = "gelu"  # "gelu" (4x wide), "swiglu" (gated, 8/3 x wide) or "relu2" (ReLU squared, 4x wide)
+    qk_norm: bool = False  # RMS-normalise each head's queries and keys before attention
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -95,6 +102,15 @@ class GPTConfig:
         self.dropout = _require_dropout(self.dropout)
         if not isinstance(self.bias, bool):
             raise ValueError(f"bias must be True or False, got {self.bias!r}")
+        for name, allowed in (("pos", POSITIONS), ("norm", NORMS), ("mlp", MLPS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(
+                f"rotary positions need an even head size, got n_embd / n_head = {self.n_embd // self.n_head}"
+            )
+        if not isinstance(self.qk_norm, bool):
+            raise ValueError(f"qk_norm must be True or False, got {self.qk_norm!r}")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -280,16 +296,30 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_drop = nn.Dropout(config.dropout)
+        head_dim = config.n_embd // config.n_head
+        self.rotary = Rotary(head_dim, config.block_size) if config.pos == "rope" else None
+        self.q_norm = RMSNorm(head_dim) if config.qk_norm else None
+        self.k_norm = RMSNorm(head_dim) if config.qk_norm else None
 
-    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values, each (B, n_head, T, head_dim)."""
+    def split_heads(
+        self, x: torch.Tensor, start: int | torch.Tensor = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values, each (B, n_head, T, head_dim), for positions start..start+T-1."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
-        return tuple(t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rotary is not None:
+            q, k = self.rotary(q, start), self.rotary(k, start)
+        return q, k, v
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.split_heads(x)
+        start = 0  # position of x's first token (rotary positions need it)
+        if cache is not None:
+            start = cache.index if cache.index is not None else cache.length
+        q, k, v = self.split_heads(x, start)
         past = 0
         if cache is not None:
             past = cache.length
@@ -335,10 +365,11 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln1 = make_norm(config.norm, config.n_embd, config.bias)
         self.attn = CausalSelfAttention(config)
-        self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.ln2 = make_norm(config.norm, config.n_embd, config.bias)
+        self.mlp = (MLP(config) if config.mlp == "gelu"
+                    else make_mlp(config.mlp, config.n_embd, config.bias, config.dropout))
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         x = x + self.attn(self.ln1(x), cache, layer)
@@ -357,10 +388,10 @@ class GPT(_LanguageModel):
         _require_memory("GPT", (config.vocab_size + config.block_size) * config.n_embd + config.n_layer * 4 * config.n_embd ** 2)
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
-        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.pos == "learned" else None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_f = make_norm(config.norm, config.n_embd, config.bias)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # weight tying: one matrix reads and writes tokens
         self.apply(self._init_weights)
@@ -387,7 +418,10 @@ class GPT(_LanguageModel):
         pos = torch.arange(past, past + T, device=idx.device)
         if cache is not None and cache.index is not None:
             pos = cache.index  # fixed shapes: the position is a device tensor (see KVCache.index)
-        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:  # learned positions; rotary ones act inside attention
+            x = x + self.pos_emb(pos)
+        x = self.drop(x)
         for layer, block in enumerate(self.blocks):
             x = block(x, cache, layer)
         if cache is not None:
@@ -408,7 +442,7 @@ class GPT(_LanguageModel):
         """Attention probabilities of every layer, each (B, n_head, T, T), for drawing heatmaps."""
         self.check_input(idx, max_len=self.config.block_size)
         pos = torch.arange(idx.shape[1], device=idx.device)
-        x = self.tok_emb(idx) + self.pos_emb(pos)
+        x = self.tok_emb(idx) + (self.pos_emb(pos) if self.pos_emb is not None else 0)
         maps = []
         for block in self.blocks:
             maps.append(block.attn.attention_weights(block.ln1(x)))

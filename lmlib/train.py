@@ -26,10 +26,11 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
+from . import distributed
 from .data import as_tensor, get_batch, windows
 from .runtime import resolve_device, seed_everything
 from .train_callbacks import Callback, History, StopTraining, _as_callbacks, perplexity
-from .train_config import PRECISIONS, SCHEDULES, TrainConfig, _is_int, _is_real, learning_rate  # noqa: F401
+from .train_config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig, _is_int, _is_real, learning_rate  # noqa: F401
 from .train_hardware import (_autocast, _compiled, _grad_scaler, _has_amp_grad_scaler, _ids_checked,  # noqa: F401
                              _tf32_matmuls, resolve_precision)
 
@@ -50,15 +51,22 @@ __all__ = [
 BROKEN = "its update broke the model (a non-finite loss, or weights so large that they overflow)"
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices (dim >= 2) and none on biases, norms' gains.
 
     On CUDA (the model already moved there) it is torch's fused AdamW: one kernel for all tensors.
+    With ``config.optimizer == "muon"``: ``optim.Muon``, Muon (at ``muon_lr``) for the hidden matrices and
+    AdamW (at ``lr``) for embeddings, head, biases and gains; each group's ``lr_scale`` is its peak
+    learning rate over ``lr``, which ``fit`` multiplies into the schedule.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if config.optimizer == "muon":
+        from .optim import muon_optimizer
+
+        return muon_optimizer(model, config)
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [
@@ -178,7 +186,8 @@ def fit(
     Checks every input before any work. ``device`` defaults to CUDA when available, else the CPU (or
     ``$LMLIB_DEVICE``); the model stays there afterwards. ``config.precision`` and ``config.compile`` choose
     the arithmetic (see ``TrainConfig``). Pass an ``optimizer`` (e.g. from ``make_optimizer``) to continue
-    training with its state.
+    training with its state. Inside a torch.distributed process group (``torchrun``, ``distributed.init()``),
+    it trains data-parallel on all processes: see ``lmlib.distributed``.
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -196,21 +205,25 @@ def fit(
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer (e.g. from make_optimizer) or None, "
                         f"got {type(optimizer).__name__}")
-    target = resolve_device(device)
+    ctx = distributed.context()  # several processes under torchrun (chapter 8); otherwise every step is a no-op
+    ctx.check_batch(config.batch_size)
+    target = ctx.device(resolve_device(device))
+    hooks = ctx.callbacks(hooks, StopTraining)  # with several processes: on rank 0, whose decision to stop is shared
     precision = resolve_precision(config.precision, target)
 
     model.to(target)
+    net = ctx.wrap(model, target)
     train_tensor = train_tensor.to(target)
     optimizer = make_optimizer(model, config) if optimizer is None else optimizer
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     next_batch = _batch_sampler(train_tensor, config.batch_size, config.seq_len, generator)
-    forward = _compiled(model) if config.compile else model
+    forward = _compiled(net) if config.compile else net
     scaler = _grad_scaler(target, precision)
     amp = lambda: _autocast(target, precision)  # noqa: E731 - a fresh context for every forward pass
     settings = contextlib.ExitStack()  # TF32 and the skipped id checks, undone when fit ends
-    torch.manual_seed(config.seed)  # dropout masks
+    torch.manual_seed(config.seed + ctx.rank)  # dropout masks
     history = History()
-    bar = _progress_bar(config)
+    bar = _progress_bar(config) if ctx.is_main else None
     started = time.perf_counter()
     since_eval: list[float] = []
     model.train()
@@ -226,19 +239,19 @@ def fit(
         for step in range(1, config.steps + 1):
             lr = learning_rate(step - 1, config)
             for group in optimizer.param_groups:
-                group["lr"] = lr
-            x, y = next_batch()
+                group["lr"] = lr * group.get("lr_scale", 1.0)
+            x, y = ctx.shard(*next_batch())  # with several processes, each takes its slice of the global batch
             try:
                 with amp():
                     loss = model.loss(forward(x), y)
             except Exception as err:  # noqa: BLE001 - a compiler failure: go on without it if plain PyTorch works
-                if forward is model:
+                if forward is net:
                     raise
                 with amp():
-                    loss = model.loss(model(x), y)
+                    loss = model.loss(net(x), y)
                 warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); training without it",
                               RuntimeWarning, stacklevel=2)
-                forward = model
+                forward = net
             optimizer.zero_grad(set_to_none=True)
             (loss if scaler is None else scaler.scale(loss)).backward()
             if scaler is not None:
@@ -249,6 +262,7 @@ def fit(
                 norm = torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
             # The step's one host-device sync: the loss and the gradient norm, read together.
             value, norm = torch.stack([loss.detach().float(), norm.detach().float()]).tolist()
+            value = ctx.mean(value, target)  # with several processes: the global batch's loss
             if not math.isfinite(value):
                 with torch.no_grad():
                     for saved, p in zip(last_good, params):
@@ -269,7 +283,7 @@ def fit(
                 scaler.update()  # and the scale shrinks; it grows again after a run of good steps
             history.step_loss.append(value)
             history.lr.append(lr)
-            history.tokens_seen += x.numel()
+            history.tokens_seen += x.numel() * ctx.world
             since_eval.append(value)
             if bar is not None:
                 bar.update(1)
@@ -283,7 +297,7 @@ def fit(
                     break
                 stop = _record_eval(model, history, step, since_eval, val_tensor, config, hooks, amp) or stop
                 since_eval = []
-            if stop:
+            if ctx.any(stop, target):
                 history.stop_reason = "stopped by callback"
                 break
         else:
@@ -370,7 +384,7 @@ def _record_eval(
     val = math.nan
     if val_tensor is not None:
         with amp():
-            val = evaluate(model, val_tensor, seq_len=config.seq_len, max_tokens=config.eval_tokens)
+            val = distributed.context().evaluate(evaluate, model, val_tensor, config.seq_len, config.eval_tokens)
     history.steps.append(step)
     history.train_loss.append(sum(since_eval) / len(since_eval))
     history.val_loss.append(val)

@@ -12,9 +12,10 @@ from typing import Any
 
 from .data import MAX_BATCH_TOKENS
 
-__all__ = ["TrainConfig", "learning_rate", "SCHEDULES", "PRECISIONS"]
+__all__ = ["TrainConfig", "learning_rate", "SCHEDULES", "PRECISIONS", "OPTIMIZERS"]
 
 SCHEDULES = ("constant", "cosine")
+OPTIMIZERS = ("adamw", "muon")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MAX_LR = 1e30  # largest accepted lr (AdamW moves each weight by about lr on a step)
 MAX_STEP = 1e38  # AdamW's step sizes are held in float32, whose largest value is about 3.4e38
@@ -50,6 +51,8 @@ class TrainConfig:
     # scaler, for GPUs without bf16 such as a T4); "auto": fp32 on the CPU, bf16 on a GPU that has it, else fp16
     precision: str = "auto"
     compile: bool = False  # train through torch.compile(model): slow first steps, faster ones after
+    optimizer: str = "adamw"  # "adamw", or "muon": Muon for hidden matrices, AdamW for the rest (chapter 8)
+    muon_lr: float = 0.02  # Muon's peak learning rate (follows the same warm-up and schedule as lr)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len", "eval_interval", "eval_tokens"):
@@ -94,6 +97,10 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be True or False, got {self.compile!r}")
+        if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not _is_real(self.muon_lr) or not math.isfinite(self.muon_lr) or self.muon_lr <= 0:
+            raise ValueError(f"muon_lr must be a finite number > 0, got {self.muon_lr!r}")
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:

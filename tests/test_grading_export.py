@@ -147,7 +147,8 @@ def test_later_chapters_export_one_assignment_per_notebook(chapter_nb, tmp_path)
     chapter = expected[0].chapter
     whole = [e.id for e in exercises.chapter_exercises(chapter)] == [e.id for e in expected]
     prefix = chapter_nb.stem.split("_")[0]
-    assert path.stem == f"ch{int(chapter):02d}" + ("" if whole else prefix[-1]), path
+    base = f"ch{int(chapter):02d}" if chapter.isdigit() else f"app{chapter}"  # appendices: appA
+    assert path.stem == base + ("" if whole else prefix[-1]), path
     questions = [_config(c) for c in nb.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
     assert [q["name"] for q in questions] == ["ex" + e.id.replace(".", "_") for e in expected]
     assert [bool(q.get("manual")) for q in questions] == [e.kind == "written" for e in expected]

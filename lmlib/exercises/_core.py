@@ -110,8 +110,25 @@ EXERCISES: dict[str, Exercise] = {}
 CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {}  # id -> check function (kept for older callers)
 
 
+APPENDIX_BASE = 1000  # appendix chapters (letters A, B, ...) sort after every numbered chapter
+
+
+def chapter_key(chapter: str) -> int:
+    """Sort key of a chapter: its number, or APPENDIX_BASE + 0, 1, ... for appendices "A", "B", ..."""
+    if chapter.isdigit():
+        return int(chapter)
+    if len(chapter) == 1 and "A" <= chapter <= "Z":
+        return APPENDIX_BASE + ord(chapter) - ord("A")
+    raise ValueError(f"a chapter is a number or an appendix letter A-Z, got {chapter!r}")
+
+
 def _sort_key(exercise_id: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in exercise_id.split("."))
+    """("N.k" or "A.k") -> (chapter key, k); a malformed id raises ValueError."""
+    chapter, sep, k = exercise_id.partition(".")
+    if not sep or not k.isdigit():
+        raise ValueError(f"an exercise id is 'N.k' or 'A.k' (chapter number or appendix letter, then a number), "
+                         f"got {exercise_id!r}")
+    return chapter_key(chapter), int(k)
 
 
 def register(exercise_id: str, *, kind: str = "number", answer: str | None = None, points: float = 1,
@@ -167,7 +184,7 @@ def chapter_exercises(chapter: int | str) -> list[Exercise]:
     _load_all()
     found = [EXERCISES[e] for e in exercise_ids(written=True) if EXERCISES[e].chapter == str(chapter)]
     if not found:
-        chapters = sorted({ex.chapter for ex in EXERCISES.values()}, key=int)
+        chapters = sorted({ex.chapter for ex in EXERCISES.values()}, key=chapter_key)
         raise ValueError(f"chapter {chapter!r} has no exercises; chapters with exercises: {chapters}")
     return found
 

@@ -150,8 +150,9 @@ def export_chapter(chapter_nb: str | Path, out_dir: str | Path, requirements: li
     if ids_nb != ids_lib and not (section and in_order):
         raise ExportError(f"{chapter_nb.name} has exercises {ids_nb}, lmlib registers {ids_lib} for chapter {chapter}")
     setup = _setup_cell(nb)
-    # a chapter in one notebook is one assignment (ch02); a chapter in sections, one per section (ch06c)
-    name = f"ch{int(chapter):02d}" + (section.group("letter") if ids_nb != ids_lib else "")
+    # a chapter in one notebook is one assignment (ch02, appA); a chapter in sections, one per section (ch06c)
+    name = (f"ch{int(chapter):02d}" if chapter.isdigit() else f"app{chapter}") + (
+        section.group("letter") if ids_nb != ids_lib else "")
     if requirements is None:
         repo = _repository(setup)
         requirements = ["--extra-index-url https://download.pytorch.org/whl/cpu", "torch>=2.1"]

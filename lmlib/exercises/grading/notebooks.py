@@ -2,7 +2,8 @@
 
 The book marks exercises with MyST directives, which is all the exporter relies on:
 
-* a Markdown cell opening with ```` ```{exercise} N.k Title ```` (any fence length, ``:label: ex-N-k``);
+* a Markdown cell opening with ```` ```{exercise} N.k Title ```` (any fence length, ``:label: ex-N-k``; in an
+  appendix the chapter is its letter: ``A.k``, ``ex-A-k``);
 * the code cells that follow it, up to its solution, are its answer cells (none: a written exercise);
 * a Markdown cell with ```` ```{solution} ex-N-k ```` holds the solution (for code exercises, a fenced
   ``python`` block with the function);
@@ -16,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_EXERCISE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}\s+(?P<id>\d+\.\d+)\s*(?P<title>.*)$")
-_SOLUTION = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}\s+ex-(?P<id>\d+-\d+)\s*$")
+_EXERCISE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}\s+(?P<id>(?:\d+|[A-Z])\.\d+)\s*(?P<title>.*)$")
+_SOLUTION = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}\s+ex-(?P<id>(?:\d+|[A-Z])-\d+)\s*$")
 _OPTION = re.compile(r"^:[\w-]+:.*$")
 _ROLE = re.compile(r"\{(?P<role>[\w:-]+)\}`(?P<body>[^`]*)`")
 _PY_BLOCK = re.compile(r"^(`{3,})(?:python|py|\{code-cell\}\s*python)?\s*\n(?P<code>.*?)^\1\s*$", re.M | re.S)
