@@ -100,8 +100,8 @@ def sample(
     _check_logits(logits)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    _check_sampling(temperature, top_k, top_p, logits.size(-1))  # before comparing: a tensor is not a number
     if temperature == 0:
-        _check_sampling(temperature, top_k, top_p, logits.size(-1))
         return logits.argmax(dim=-1)
     probs = next_token_probs(logits.float(), temperature, top_k, top_p)
     flat = probs.reshape(-1, probs.size(-1)).cpu()
