@@ -168,6 +168,8 @@ class Dashboard:
         self.status = w.HTML(value="Choose settings and press <b>Train</b>.")
         self.sample = w.HTML(value="")
         self.plot = LivePlot()
+        for name, control in self.controls.items():
+            control.observe(lambda change, name=name: self._setting_changed(name, change["new"]), names="value")
         self.train_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         left = w.VBox(list(self.controls.values()) + [w.HBox([self.train_button, self.stop_button])])
@@ -182,6 +184,13 @@ class Dashboard:
     def read_controls(self) -> DashboardSettings:
         """The settings the controls show now."""
         return replace(self.settings, **{name: c.value for name, c in self.controls.items()})
+
+    def _setting_changed(self, name: str, value: Any) -> None:
+        """Say that a changed setting takes effect at the next Train (nothing is retrained by itself)."""
+        if self._thread is not None and self._thread.is_alive():
+            return  # the running training's progress keeps the status line
+        shown = f"{value:.1e}" if isinstance(value, float) else html.escape(str(value))
+        self._set_status(f"{self.controls[name].description} set to {shown}: press <b>Train</b> to train with it.")
 
     def _set_status(self, text: str, error: bool = False) -> None:
         colour = "#cf222e" if error else "inherit"
