@@ -54,3 +54,11 @@ def tiny_gpt(vocab_size: int, block_size: int = 16, seed: int = 0) -> models.GPT
 def tiny_rnn(vocab_size: int, cell: str = "gru", seed: int = 0) -> models.RNNLM:
     torch.manual_seed(seed)
     return models.RNNLM(models.RNNConfig(vocab_size=vocab_size, embedding_dim=8, hidden_dim=16, cell=cell))
+
+
+def quick(**overrides) -> "train.TrainConfig":
+    """A few-step TrainConfig for the tiny models (seeded, no progress bar); ``overrides`` change any field."""
+    from lmlib import train
+
+    base = dict(steps=6, batch_size=4, seq_len=8, lr=3e-3, seed=0, eval_interval=3, progress=False)
+    return train.TrainConfig(**{**base, **overrides})

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from conftest import TINY_TEXT, tiny_gpt, tiny_rnn
+from conftest import TINY_TEXT, tiny_gpt, tiny_rnn, quick
 from lmlib import compress, tokenizers, train
 
 
@@ -144,11 +144,6 @@ def test_distillation_loss_errors():
         compress.distillation_loss(s, s, y, temperature=0)
     with pytest.raises(ValueError, match="alpha must be in"):
         compress.distillation_loss(s, s, y, alpha=1.5)
-
-
-def quick(**kw):
-    base = dict(steps=6, batch_size=4, seq_len=8, lr=3e-3, seed=0, eval_interval=3, progress=False)
-    return train.TrainConfig(**{**base, **kw})
 
 
 def test_distill_golden_history(tok):

@@ -7,18 +7,13 @@ import warnings
 import pytest
 import torch
 
-from conftest import TINY_TEXT, tiny_gpt
+from conftest import TINY_TEXT, tiny_gpt, quick
 from lmlib import data, generate, models, runtime, tokenizers, train
 
 
 @pytest.fixture
 def ids(char_tok):
     return char_tok.encode(TINY_TEXT)
-
-
-def quick(**kw):
-    base = dict(steps=6, batch_size=4, seq_len=8, lr=3e-3, seed=0, eval_interval=3, progress=False)
-    return train.TrainConfig(**{**base, **kw})
 
 
 def test_precision_and_compile_are_checked_in_the_config():

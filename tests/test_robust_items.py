@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_TEXT, tiny_gpt, tiny_rnn
+from conftest import TINY_TEXT, tiny_gpt, tiny_rnn, quick
 from lmlib import checkpoint, dashboard, data, generate, growth, models, tokenizers, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,11 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def ids(char_tok):
     return char_tok.encode(TINY_TEXT)
-
-
-def quick(**kw):
-    base = dict(steps=6, batch_size=4, seq_len=8, lr=3e-3, seed=0, eval_interval=3, progress=False)
-    return train.TrainConfig(**{**base, **kw})
 
 
 def weights(model):

@@ -3,18 +3,13 @@ import math
 import pytest
 import torch
 
-from conftest import TINY_TEXT, tiny_gpt, tiny_rnn
+from conftest import TINY_TEXT, tiny_gpt, tiny_rnn, quick
 from lmlib import tokenizers, train
 
 
 @pytest.fixture
 def ids(char_tok):
     return char_tok.encode(TINY_TEXT)
-
-
-def quick(**kw):
-    base = dict(steps=6, batch_size=4, seq_len=8, lr=3e-3, seed=0, eval_interval=3, progress=False)
-    return train.TrainConfig(**{**base, **kw})
 
 
 def test_history_is_aligned_and_has_perplexity(char_tok, ids):
