@@ -173,6 +173,9 @@ def test_consecutive_stylesheets_become_one_bundle_in_order(tmp_path):
     assert 'media="print"' in chapter and "https://cdn.example/x.css" in chapter  # left alone
     assert chapter.count("rel=\"stylesheet\"") == 4  # bundle, print, remote, and the one in <body>
     assert assets.bundle_stylesheets(tmp_path) == 0  # idempotent
+    (static / "book.css").write_text("c { color: blue }\n")  # an incremental build: pages not rewritten
+    assert assets.bundle_stylesheets(tmp_path) == 0
+    assert "color: blue" in bundles[0].read_text() and "color: red" not in bundles[0].read_text()
 
 
 def test_every_figure_in_the_chapters_draws_with_the_small_bundle():

@@ -229,15 +229,31 @@ def inline_css_imports(css_path: Path) -> bool:
     return new != text
 
 
+def _write_bundle(outdir: Path, sources: list[str]) -> Path:
+    """Write the concatenation of ``sources`` (paths relative to ``outdir``), imports inlined and urls
+    rebased, to its bundle file; return that file."""
+    folder = outdir / BUNDLES
+    files = [outdir / f for f in sources]
+    texts = [_rebased(_with_imports_inlined(f), f.parent, folder) for f in files]
+    name = f"{hashlib.sha256(chr(0).join(sources).encode()).hexdigest()[:16]}.css"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("\n".join(f"/* {s} */\n{t}" for s, t in zip(sources, texts)), encoding="utf-8")
+    return folder / name
+
+
 def bundle_stylesheets(outdir: Path) -> int:
     """Replace each run of consecutive local stylesheet links in a page's <head> by one link to their
-    concatenation (same order, imports inlined, urls rebased), written once per distinct run under
-    ``_static/styles/bundles``. Returns the number of pages changed.
+    concatenation (same order, imports inlined, urls rebased) under ``_static/styles/bundles``; return the
+    number of pages changed.
 
     A chapter page linked eleven stylesheets, each a request its first paint waited for; one file paints
-    sooner. Links with a ``media`` attribute, remote ones and files still holding an ``@import`` (which is
-    only valid at the top of a stylesheet) are left alone."""
+    sooner. Links with a ``media`` attribute, remote ones and files holding an ``@import`` that cannot be
+    inlined (only valid at the top of a stylesheet) are left alone. A bundle is named by its list of
+    sources, which ``manifest.json`` keeps, and every bundle is rewritten from its sources on every build,
+    so pages an incremental build did not rewrite still get the current styles."""
     folder = outdir / BUNDLES
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     changed = 0
     for page in outdir.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
@@ -250,18 +266,20 @@ def bundle_stylesheets(outdir: Path) -> int:
             files = [page.parent / href.split("?")[0] for href in hrefs]
             if any("://" in href or not f.is_file() for href, f in zip(hrefs, files)):
                 return run.group(0)
-            texts = [_rebased(_with_imports_inlined(f), f.parent, folder) for f in files]
-            if any(_IMPORT.search(t) for t in texts):
+            if any(_IMPORT.search(_with_imports_inlined(f)) for f in files):
                 return run.group(0)
-            text = "\n".join(f"/* {os.path.relpath(f, outdir)} */\n{t}" for f, t in zip(files, texts))
-            name = f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.css"
-            folder.mkdir(parents=True, exist_ok=True)
-            if not (folder / name).is_file():
-                (folder / name).write_text(text, encoding="utf-8")
-            return f'<link rel="stylesheet" type="text/css" href="{os.path.relpath(folder / name, page.parent)}" />'
+            sources = [Path(os.path.relpath(f, outdir)).as_posix() for f in files]
+            target = _write_bundle(outdir, sources)
+            manifest[target.name] = sources
+            return f'<link rel="stylesheet" type="text/css" href="{os.path.relpath(target, page.parent)}" />'
 
         head = _STYLESHEET_RUN.sub(bundle, html[:head_end])
         if head != html[:head_end]:
             page.write_text(head + html[head_end:], encoding="utf-8")
             changed += 1
+    for name, sources in manifest.items():  # bundles of pages this build did not rewrite: current styles too
+        if all((outdir / f).is_file() for f in sources):
+            _write_bundle(outdir, sources)
+    if manifest:
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return changed

@@ -78,16 +78,22 @@ def move_test_remarks(app: Sphinx, doctree: nodes.document, docname: str) -> Non
 
 
 def finish(app: Sphinx, exception: Exception | None) -> None:
-    """build-finished: lang="zh" on Chinese text; one stylesheet per page (the theme's without its @import);
-    downloadable notebooks name this build's repository."""
+    """build-finished: lang="zh" on Chinese text; downloadable notebooks name this build's repository."""
     if exception is not None or app.builder.format != "html":
         return
     a11y.mark_chinese_in_outdir(Path(app.outdir))
+    launch.rewrite_downloads(app, exception)
+
+
+def bundle_styles(app: Sphinx, exception: Exception | None) -> None:
+    """build-finished, after every other handler (the theme rewrites pygments.css in its own): one
+    stylesheet per page, the theme's without its @import."""
+    if exception is not None or app.builder.format != "html":
+        return
     theme_css = Path(app.outdir) / "_static" / "styles" / "theme.css"
     if theme_css.is_file():
         assets.inline_css_imports(theme_css)
     assets.bundle_stylesheets(Path(app.outdir))
-    launch.rewrite_downloads(app, exception)
 
 
 def setup(app: Sphinx) -> dict:
@@ -101,5 +107,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-resolved", drop_thebe_config, priority=900)
     app.connect("html-page-context", assets.prune_page_assets, priority=900)
     app.connect("build-finished", finish)
+    app.connect("build-finished", bundle_styles, priority=990)
     app.add_css_file("book.css", priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
