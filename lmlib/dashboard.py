@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 import numbers
+import re
 import threading
 import time
 from dataclasses import dataclass, fields, replace
@@ -166,6 +167,7 @@ class Dashboard:
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
                                     style={"button_color": "#c21d2a"})
         self.status = w.HTML(value="Choose settings and press <b>Train</b>.")
+        self._last_result, self._restoring = self.status.value, False  # what reset_controls shows again
         self.sample = w.HTML(value="")
         self.plot = LivePlot()
         for name, control in self.controls.items():
@@ -185,10 +187,26 @@ class Dashboard:
         """The settings the controls show now."""
         return replace(self.settings, **{name: c.value for name, c in self.controls.items()})
 
+    @property
+    def status_text(self) -> str:
+        """The status line as plain text, for ``print``."""
+        return html.unescape(re.sub(r"<[^>]*>", "", self.status.value))
+
+    def reset_controls(self) -> None:
+        """Set the controls back to the settings of the model in ``.model`` (or the initial ones), e.g. after
+        refused settings, and show the last finished run's status again."""
+        self._restoring = True
+        try:
+            for name, control in self.controls.items():
+                control.value = getattr(self.settings, name)
+        finally:
+            self._restoring = False
+        self.status.value = self._last_result
+
     def _setting_changed(self, name: str, value: Any) -> None:
         """Say that a changed setting takes effect at the next Train (nothing is retrained by itself)."""
-        if self._thread is not None and self._thread.is_alive():
-            return  # the running training's progress keeps the status line
+        if self._restoring or (self._thread is not None and self._thread.is_alive()):
+            return  # reset_controls sets the status itself; a running training's progress keeps the line
         shown = f"{value:.1e}" if isinstance(value, float) else html.escape(str(value))
         self._set_status(f"{self.controls[name].description} set to {shown}: press <b>Train</b> to train with it.")
 
@@ -268,6 +286,7 @@ class Dashboard:
             done = f"stopped early ({html.escape(history.stop_reason)})"
         self._set_status(f"{done} after {len(history.step_loss)} steps in {time.perf_counter() - started:.1f} s; "
                          f"validation loss {last:.3f} nats/token. The trained model is in <code>.model</code>.")
+        self._last_result = self.status.value
         return history
 
     def start(self) -> None:

@@ -203,14 +203,7 @@ CONTRAST_JS = """() => {
 }"""
 
 
-# Chapter 6.1 (II) colours operator bytes #6e7781 in its tagged snippet (cell 3's COLOURS["OP"]): 4.1:1 on the
-# output's grey, below AA. The fix is in the chapter (e.g. #57606a, 5.8:1), for its owner's next execution.
-LOW_CONTRAST_IN_CHAPTER = {"chapters/06b_tagging_translation": "chapter 6.1 (II) colours OP bytes #6e7781 (4.1:1)"}
-
-
-@pytest.mark.parametrize("docname", [
-    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=LOW_CONTRAST_IN_CHAPTER[d]))
-    if d in LOW_CONTRAST_IN_CHAPTER else d for d in PAGES])
+@pytest.mark.parametrize("docname", PAGES)
 def test_page_is_accessible(visits, docname):
     expect = expectations(docname)
     visit = visits(docname)
@@ -229,14 +222,7 @@ def test_page_is_accessible(visits, docname):
     assert not low, "text below WCAG AA contrast:\n" + "\n".join(low[:20])
 
 
-# Chapter 5 prints the dashboard's status line, an HTML string, with print() (cells 5.3): the page shows its
-# tags as text. The fix is in the chapter (display it as HTML, or print plain text), for the later pass.
-RAW_HTML_IN_CHAPTER = {"chapters/05_project_practice"}
-
-
-@pytest.mark.parametrize("docname", [
-    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason="chapter 5 prints dashboard.status.value (HTML)"))
-    if d in RAW_HTML_IN_CHAPTER else d for d in PAGES])
+@pytest.mark.parametrize("docname", PAGES)
 def test_no_output_shows_raw_html(visits, docname):
     page = visits(docname).page
     shown = page.evaluate("""() => [...document.querySelectorAll('.cell_output, .book-widget-body')]
@@ -245,15 +231,7 @@ def test_no_output_shows_raw_html(visits, docname):
     assert not tags, f"outputs show HTML tags as text: {tags[:10]}"
 
 
-# Chapter 5's last dashboard cell demonstrates invalid settings (embedding 30 with 4 heads), so the stored
-# snapshot, which the static page draws, shows that message instead of a trained model. The fix is in the
-# chapter (demonstrate on a second dashboard, or end on valid settings and a finished run), for its next pass.
-ERROR_STATE_IN_CHAPTER = {"chapters/05_project_practice": "chapter 5's stored dashboard ends on invalid settings"}
-
-
-@pytest.mark.parametrize("docname", [
-    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=ERROR_STATE_IN_CHAPTER[d]))
-    if d in ERROR_STATE_IN_CHAPTER else d for d in PAGES])
+@pytest.mark.parametrize("docname", PAGES)
 def test_stored_widgets_do_not_show_an_error_state(visits, docname):
     # Samples an HTML widget shows in <pre> are left out (a model trained on Python's documentation writes
     # "TypeError"); Output widgets keep theirs, where a traceback would be.

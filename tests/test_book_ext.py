@@ -129,6 +129,52 @@ def test_the_smallest_plotly_bundle_that_draws_the_page():
     assert assets.plotly_bundle(App(), {"traces": set(), "unknown_traces": True}) == "full.js"
 
 
+def test_css_imports_are_inlined_with_their_urls_rebased(tmp_path):
+    styles = tmp_path / "_static" / "styles"
+    styles.mkdir(parents=True)
+    (tmp_path / "_static" / "basic.css").write_text(
+        'div.a { background-image: url(file.png); }\nb { background: url("x/y.svg") }\n'
+        "c { background: url(data:image/png;base64,AAA) }\nd { src: url(https://e.org/f.woff) }\n")
+    theme = styles / "theme.css"
+    theme.write_text('/* from the basic theme */\n@import "../basic.css";\n@import url("missing.css");\n')
+    assert assets.inline_css_imports(theme)
+    text = theme.read_text()
+    assert "@import \"../basic.css\"" not in text and "url(../file.png)" in text and 'url("../x/y.svg")' in text
+    assert "url(data:image/png;base64,AAA)" in text and "url(https://e.org/f.woff)" in text
+    assert '@import url("missing.css");' in text  # a file that is not there stays an import
+    assert not assets.inline_css_imports(theme)  # nothing left to do
+
+
+def test_consecutive_stylesheets_become_one_bundle_in_order(tmp_path):
+    static = tmp_path / "_static"
+    (static / "styles").mkdir(parents=True)
+    (static / "basic.css").write_text("a { background: url(file.png) }\n")
+    (static / "styles" / "theme.css").write_text('@import "../basic.css";\n')
+    (static / "styles" / "main.css").write_text("b { src: url(../vendor/f.woff2) }\n")
+    (static / "book.css").write_text("c { color: red }\n")
+    (static / "print.css").write_text("d {}\n")
+    links = ('<link href="{p}_static/styles/theme.css?digest=1" rel="stylesheet" />\n'
+             '<link href="{p}_static/styles/main.css?digest=1" rel="stylesheet" />\n'
+             '<link rel="stylesheet" type="text/css" href="{p}_static/book.css?v=2" />\n'
+             '<link rel="stylesheet" href="{p}_static/print.css" media="print" />\n'
+             '<link rel="stylesheet" href="https://cdn.example/x.css" />')
+    (tmp_path / "chapters").mkdir()
+    for page, prefix in (("intro.html", ""), ("chapters/c.html", "../")):
+        (tmp_path / page).write_text(f"<html><head>{links.format(p=prefix)}</head>"
+                                     f'<body><link rel="stylesheet" href="{prefix}_static/book.css">x</body></html>')
+    assert assets.bundle_stylesheets(tmp_path) == 2
+    bundles = list((tmp_path / assets.BUNDLES).glob("*.css"))
+    assert len(bundles) == 1  # the same run on both pages: one file
+    text = bundles[0].read_text()
+    assert text.index("url(../../file.png)") < text.index("url(../../vendor/f.woff2)") < text.index("color: red")
+    assert "@import" not in text and "d {}" not in text
+    chapter = (tmp_path / "chapters/c.html").read_text()
+    assert f'href="../_static/styles/bundles/{bundles[0].name}"' in chapter
+    assert 'media="print"' in chapter and "https://cdn.example/x.css" in chapter  # left alone
+    assert chapter.count("rel=\"stylesheet\"") == 4  # bundle, print, remote, and the one in <body>
+    assert assets.bundle_stylesheets(tmp_path) == 0  # idempotent
+
+
 def test_every_figure_in_the_chapters_draws_with_the_small_bundle():
     """A chapter figure with another trace type would load the 4.8 MB bundle: say so here, on purpose."""
     found = set()

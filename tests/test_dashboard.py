@@ -41,6 +41,35 @@ def test_bad_setting_shows_message_and_keeps_previous_model(dash):
     assert dash.model is before
 
 
+def test_status_text_is_the_status_line_without_markup(dash):
+    dash.train()
+    assert dash.status_text.startswith("finished after 6 steps in ")
+    assert dash.status_text.endswith("nats/token. The trained model is in .model.")
+    assert "<" not in dash.status_text
+    dash.status.value = '<span style="color:red">a &lt; b &amp; <b>c</b></span>'
+    assert dash.status_text == "a < b & c"
+
+
+def test_reset_controls_restores_the_trained_models_settings_and_status(dash):
+    dash.train(kind="gru", embedding_dim=8)
+    finished = dash.status.value
+    assert dash.train(kind="gpt", embedding_dim=10, n_head=4) is None
+    assert dash.controls["kind"].value == "gpt" and "Cannot train" in dash.status.value
+    dash.reset_controls()
+    assert dash.controls["kind"].value == "gru" and dash.controls["embedding_dim"].value == 8
+    assert dash.read_controls() == dash.settings
+    assert dash.status.value == finished
+
+
+def test_reset_controls_before_any_training_shows_the_initial_settings(dash):
+    initial = dash.settings
+    dash.controls["steps"].value = 50
+    assert "steps set to 50" in dash.status_text
+    dash.reset_controls()
+    assert dash.read_controls() == initial
+    assert dash.status_text == "Choose settings and press Train."
+
+
 def test_stop_button_keeps_trained_model(dash):
     dash.controls["steps"].value = 100_000
     dash.start()

@@ -2,6 +2,7 @@
 the preallocated KV cache, exercised on the CPU. tests/test_gpu.py runs the CUDA side where there is a GPU."""
 
 import math
+import sys
 import warnings
 
 import pytest
@@ -94,6 +95,8 @@ def _traced(monkeypatch):
     return calls
 
 
+@pytest.mark.skipif(sys.version_info[:3] == (3, 13, 0), reason="torch.compile raises 'Guards may run slower on Python "
+                    "3.13.0' there (fixed in 3.13.1); fit then trains without it, as the next test checks")
 def test_compile_traces_the_training_forward_as_one_graph(char_tok, ids, monkeypatch):
     calls = _traced(monkeypatch)
     import torch._dynamo

@@ -78,10 +78,15 @@ def move_test_remarks(app: Sphinx, doctree: nodes.document, docname: str) -> Non
 
 
 def finish(app: Sphinx, exception: Exception | None) -> None:
-    """build-finished: lang="zh" on Chinese text; downloadable notebooks name this build's repository."""
+    """build-finished: lang="zh" on Chinese text; one stylesheet per page (the theme's without its @import);
+    downloadable notebooks name this build's repository."""
     if exception is not None or app.builder.format != "html":
         return
     a11y.mark_chinese_in_outdir(Path(app.outdir))
+    theme_css = Path(app.outdir) / "_static" / "styles" / "theme.css"
+    if theme_css.is_file():
+        assets.inline_css_imports(theme_css)
+    assets.bundle_stylesheets(Path(app.outdir))
     launch.rewrite_downloads(app, exception)
 
 
