@@ -112,7 +112,7 @@ def train_all(recipe: Recipe) -> None:
         print(f"distilled student: validation loss {history.val_loss[-1]:.4f}", flush=True)
 
 
-def measure(recipe: Recipe, rounds: int = 7, new_tokens: int = 48) -> dict:
+def measure(recipe: Recipe, rounds: int = 15, new_tokens: int = 48) -> dict:
     """Every variant's size on disk, generation speed (KV cache on, one interleaved run) and validation loss."""
     torch.set_num_threads(recipe.threads)
     tok, _, val_ids, _ = _data()

@@ -5,9 +5,11 @@
 Source: modules of Python's own standard library (on disk everywhere), labelled byte by byte with
 ``lmlib.probes.code_labels`` (Python's ``tokenize``): inside a string literal, indentation depth, token
 class. Probes train on the bytes of ``TRAIN_MODULES`` (a seeded sample of ``train_positions``) and are
-tested on all bytes of ``TEST_MODULES`` (other files). Models: the bundled first-taste GRU and chapter 8's
-GPT (``ch8-gpt.lmlib``, made by ``scripts/ch8_compression.py``), each beside an untrained model of the same
-shape (the control), layer by layer.
+tested on all bytes of ``TEST_MODULES`` (other files). Models: the bundled base GPT (``base.lmlib``, chapter
+6's pretrained model, which read Python source with a 256-byte context; the test modules are not in its
+training text), the bundled first-taste GRU and chapter 8's GPT (``ch8-gpt.lmlib``, made by
+``scripts/ch8_compression.py``), each beside an untrained model of the same shape (the control), layer by
+layer. The spot check the chapter re-runs live uses the base model.
 
 Writes ``lmlib/assets/ch8_probes.json``. The modules' text differs a little between Python releases, so
 accuracies move in their second decimal from one release to another. Deterministic on one machine.
@@ -73,6 +75,9 @@ def main() -> None:
     pick = torch.randperm(len(train_ids), generator=torch.Generator().manual_seed(recipe.seed))[:recipe.train_positions]
     gru, _ = checkpoint.load(checkpoint.bundled("first-taste"))
     gpt, _ = checkpoint.load(ROOT / "lmlib" / "assets" / "ch8-gpt.lmlib")
+    base, _ = checkpoint.load(checkpoint.bundled("base"))
+    torch.manual_seed(recipe.seed)
+    base_random = models.build("gpt", base.config_dict()).eval()
     torch.manual_seed(recipe.seed)
     gru_random = models.build("rnn", gru.config_dict()).eval()
     torch.manual_seed(recipe.seed)
@@ -84,7 +89,10 @@ def main() -> None:
               "majority": {k: round(probes.majority_accuracy(train_labels[k][pick], test_labels[k]), 4)
                            for k in train_labels},
               "rows": []}
-    for model_name, model in (("GRU (first-taste)", gru), ("GRU, untrained", gru_random),
+    result["context"] = {"GPT (base)": base.config.block_size, "GPT (ch8-gpt)": gpt.config.block_size,
+                         "GRU (first-taste)": "unbounded (recurrent)"}
+    for model_name, model in (("GPT (base)", base), ("GPT base, untrained", base_random),
+                              ("GRU (first-taste)", gru), ("GRU, untrained", gru_random),
                               ("GPT (ch8-gpt)", gpt), ("GPT, untrained", gpt_random)):
         started = time.process_time()
         train_states = probes.layer_states(model, train_ids)
@@ -99,13 +107,13 @@ def main() -> None:
             result["rows"].append(row)
             print(row, flush=True)
         result.setdefault("cpu_seconds", {})[model_name] = round(time.process_time() - started, 1)
-    # A small probe the chapter re-runs live: the GPT's last block, inside-a-string, first 8,192 bytes of each side.
+    # A small probe the chapter re-runs live: the base GPT's last block, inside-a-string, first 8,192 bytes of each side.
     n = SPOT_CHECK_BYTES
-    spot_train = probes.layer_states(gpt, train_ids[:n])[-1][1]
-    spot_test = probes.layer_states(gpt, test_ids[:n])[-1][1]
+    spot_train = probes.layer_states(base, train_ids[:n])[-1][1]
+    spot_test = probes.layer_states(base, test_ids[:n])[-1][1]
     spot = probes.fit_probe(spot_train, train_labels["in_string"][:n], n_classes=2, weight_decay=recipe.weight_decay,
                             max_iter=recipe.max_iter)
-    result["spot_check"] = {"model": "GPT (ch8-gpt)", "layer": "last block",
+    result["spot_check"] = {"model": "GPT (base)", "layer": "last block",
                             "property": "in_string", "bytes": n,
                             "accuracy": round(probes.probe_accuracy(spot, spot_test, test_labels["in_string"][:n]), 4)}
     result["machine"] = {"python": platform.python_version(), "torch": torch.__version__}
