@@ -9,9 +9,9 @@
 Not part of ``make test`` (it takes hours on a 2-core machine); needs the ``dev`` extra (``mutmut``).
 Each module is measured with its own selection of tests (``SELECTION`` below).
 
-How it works. The script copies the repository's ``lmlib/``, ``tests/``, ``conftest.py`` and
-``pyproject.toml`` into a work folder (default ``.mutation/``, git-ignored) and runs ``mutmut run`` there
-under ``nice -n 10``. Its settings are ``[tool.mutmut]`` in this repository's ``pyproject.toml``: which
+How it works. The script copies the repository's ``lmlib/``, ``tests/``, ``conftest.py``, ``_toc.yml`` (read
+by tests/conftest.py's browser helpers on import) and ``pyproject.toml`` into a work folder (default
+``.mutation/``, git-ignored) and runs ``mutmut run`` there under ``nice -n 10``. Its settings are ``[tool.mutmut]`` in this repository's ``pyproject.toml``: which
 modules are mutated (data, tokenizers, models, train, generate, checkpoint) and which tests may run.
 mutmut records which tests call which function and runs only those tests against each mutant of that
 function (``-x``: the first failure kills it), and it keeps every verdict whose function did not change,
@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 CORE = ("data", "tokenizers", "models", "train", "train_config", "train_callbacks", "train_hardware", "generate",
         "checkpoint")
 EQUIVALENTS = REPO / "scripts" / "mutation_equivalents.json"
-COPIED = ("lmlib", "tests", "conftest.py")
+COPIED = ("lmlib", "tests", "conftest.py", "_toc.yml")  # tests/conftest.py reads _toc.yml on import
 REWRITTEN_DECORATORS = ("torch.no_grad()", "property")
 # The tests that may kill each module's mutants: the module's own tests, the tests of the modules built on
 # it inside the core, and the robustness suites. Slow tests of other parts (exercise grading, which starts

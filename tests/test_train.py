@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -190,3 +191,99 @@ def test_device_argument(char_tok, ids):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(steps=1), device="cuda")
+
+
+# ---------------------------------------------------------------- behaviours found untested by mutation testing
+# (scripts/mutation_test.py): each test pins one promise of TrainConfig and the schedule.
+
+
+def test_train_config_defaults_are_the_documented_ones():
+    cfg = train.TrainConfig()
+    assert (cfg.steps, cfg.batch_size, cfg.seq_len, cfg.lr, cfg.seed) == (500, 32, 64, 3e-3, 0)
+    assert (cfg.weight_decay, cfg.betas, cfg.grad_clip, cfg.schedule, cfg.warmup_steps) == (0.0, (0.9, 0.99), 1.0,
+                                                                                             "constant", 0)
+    assert (cfg.min_lr_ratio, cfg.eval_interval, cfg.eval_tokens, cfg.progress) == (0.1, 100, 16_384, True)
+    assert (cfg.precision, cfg.compile, cfg.optimizer, cfg.muon_lr) == ("auto", False, "adamw", 0.02)
+
+
+def test_train_config_accepts_the_edges_of_every_range():
+    import numpy as np
+
+    cfg = train.TrainConfig(steps=np.int64(2), batch_size=1, seq_len=1, eval_interval=1, eval_tokens=1,
+                            lr=1e21, seed=2**64 - 1, weight_decay=0, betas=[0, 0.5], grad_clip=None,
+                            schedule="cosine", warmup_steps=1, min_lr_ratio=1, precision="fp16",
+                            optimizer="muon", muon_lr=1e-9)
+    assert type(cfg.steps) is int and cfg.steps == 2
+    assert cfg.betas == (0.0, 0.5) and all(type(b) is float for b in cfg.betas)
+    assert type(cfg.seed) is int and type(cfg.warmup_steps) is int
+    assert train.TrainConfig(lr=1e30, betas=(0.0, 0.0)).lr == 1e30  # the largest lr accepted
+    assert train.TrainConfig(min_lr_ratio=0).min_lr_ratio == 0
+    # the largest batch a config accepts: batch_size * (seq_len + 1) == MAX_BATCH_TOKENS
+    assert train.TrainConfig(batch_size=2**20, seq_len=255).batch_size == 2**20
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seq_len=0), "seq_len must be a positive int, got 0"),
+    (dict(eval_interval=True), "eval_interval must be a positive int, got True"),
+    (dict(eval_tokens=-5), "eval_tokens must be a positive int, got -5"),
+    (dict(batch_size=2**20, seq_len=256), "batch_size * (seq_len + 1) = 269,484,032 tokens is more than one batch may "
+                                          "hold (268,435,456); use a smaller batch_size or seq_len"),
+    (dict(lr=2e30), "lr must be a finite number > 0, got 2e+30 (at most 1e+30 is accepted)"),
+    (dict(lr=float("inf")), "lr must be a finite number > 0, got inf"),
+    (dict(seed=-1), "seed must be an int in [0, 2**64), got -1"),
+    (dict(seed=1.0), "seed must be an int in [0, 2**64), got 1.0"),
+    (dict(weight_decay=-0.1), "weight_decay must be a finite number >= 0, got -0.1"),
+    (dict(weight_decay=float("inf")), "weight_decay must be a finite number >= 0, got inf"),
+    (dict(betas=(0.9,)), "betas must be two numbers in [0, 1), got (0.9,)"),
+    (dict(betas=(0.9, 0.99, 0.5)), "betas must be two numbers in [0, 1)"),
+    (dict(betas=(1.0, 0.5)), "betas must be two numbers in [0, 1), got (1.0, 0.5)"),
+    (dict(betas=(0.5, -0.1)), "betas must be two numbers in [0, 1), got (0.5, -0.1)"),
+    (dict(betas=(0.5, True)), "betas must be two numbers in [0, 1)"),
+    (dict(betas=3), "betas must be two numbers in [0, 1), got 3"),
+    (dict(betas=b"ab"), "betas must be two numbers in [0, 1)"),
+    (dict(lr=1e30, betas=(1 - 1e-9, 0.99)), "lr / (1 - betas[0]) and lr * weight_decay must stay below 1e+38 "
+                                            "(AdamW's first step and decay factor, held in float32), got lr=1e+30, "
+                                            "betas=(0.999999999, 0.99), weight_decay=0.0"),
+
+    (dict(lr=1e30, betas=(0.0, 0.0), weight_decay=1e9), "lr * weight_decay must stay below 1e+38"),
+    (dict(grad_clip=-1.0), "grad_clip must be > 0 or None (a number), got -1.0"),
+    (dict(grad_clip=True), "grad_clip must be > 0 or None (a number), got True"),
+    (dict(schedule=None), "schedule must be one of ('constant', 'cosine'), got None"),
+    (dict(warmup_steps=-1), "warmup_steps must be an int in [0, steps), got -1"),
+    (dict(warmup_steps=1.0), "warmup_steps must be an int in [0, steps), got 1.0"),
+    (dict(min_lr_ratio=1.5), "min_lr_ratio must be a number in [0, 1], got 1.5"),
+    (dict(min_lr_ratio=-0.1), "min_lr_ratio must be a number in [0, 1], got -0.1"),
+    (dict(precision="fp8"), "precision must be one of ('auto', 'fp32', 'bf16', 'fp16'), got 'fp8'"),
+    (dict(precision=None), "precision must be one of"),
+    (dict(compile=1), "compile must be True or False, got 1"),
+    (dict(optimizer="sgd"), "optimizer must be one of ('adamw', 'muon'), got 'sgd'"),
+    (dict(optimizer=0), "optimizer must be one of ('adamw', 'muon'), got 0"),
+    (dict(muon_lr=0), "muon_lr must be a finite number > 0, got 0"),
+    (dict(muon_lr=float("inf")), "muon_lr must be a finite number > 0, got inf"),
+    (dict(muon_lr="0.02"), "muon_lr must be a finite number > 0, got '0.02'"),
+])
+def test_train_config_names_each_bad_setting_and_what_is_allowed(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train.TrainConfig(**kwargs)
+
+
+def test_learning_rate_warmup_and_cosine_values():
+    cfg = train.TrainConfig(steps=6, lr=2.0, warmup_steps=2, schedule="cosine", min_lr_ratio=0.25)
+    # warm-up: lr * (step + 1) / warmup_steps; then cosine from lr to lr * min_lr_ratio over steps 2..5
+    expected = [1.0, 2.0, 2.0, 0.5 + 0.75 * (1 + math.cos(math.pi / 3)), 0.5 + 0.75 * (1 + math.cos(2 * math.pi / 3)),
+                0.5, 0.5, 0.5]
+    assert [train.learning_rate(s, cfg) for s in range(8)] == pytest.approx(expected, rel=1e-12)
+    const = train.TrainConfig(steps=4, lr=0.3, warmup_steps=3)
+    assert [train.learning_rate(s, const) for s in range(5)] == pytest.approx([0.1, 0.2, 0.3, 0.3, 0.3], rel=1e-12)
+    two = train.TrainConfig(steps=2, lr=1.0, warmup_steps=1, schedule="cosine", min_lr_ratio=0.0)
+    assert [train.learning_rate(s, two) for s in range(3)] == [1.0, 1.0, 0.0]  # span of at least one step
+
+
+def test_learning_rate_checks_its_arguments():
+    cfg = train.TrainConfig()
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        train.learning_rate(0, {"lr": 1})
+    with pytest.raises(ValueError, match=re.escape("step must be an int >= 0 (0-based), got -1")):
+        train.learning_rate(-1, cfg)
+    with pytest.raises(ValueError, match=re.escape("step must be an int >= 0 (0-based), got True")):
+        train.learning_rate(True, cfg)
