@@ -18,7 +18,7 @@ def test_default_corpus_is_pydoc_topics_in_sorted_order():
     assert data.load_corpus("python-docs") == text
 
 
-def test_text_file_corpus(tmp_path):
+def test_text_file_corpus(tmp_path, ascii_locale):  # read as UTF-8 whatever the locale
     path = tmp_path / "notes.txt"
     path.write_text("héllo 这是一个\n", encoding="utf-8")
     assert data.load_corpus(path) == "héllo 这是一个\n"
@@ -164,10 +164,10 @@ def test_download_reads_the_corpus_url_with_the_timeout(monkeypatch):
 
 def test_load_corpus_passes_its_timeout_to_the_download(fake_remote):
     state, calls, cached = fake_remote
-    assert data.load_corpus("fake", timeout=3.5) == "To be, or not to be\n"
+    assert data.load_corpus("fake", timeout=0.5) == "To be, or not to be\n"
     cached.unlink()
     assert data.load_corpus("fake") == "To be, or not to be\n"
-    assert state["timeouts"] == [3.5, 20.0]
+    assert state["timeouts"] == [0.5, 20.0]
 
 
 @pytest.mark.parametrize("timeout", [0, -1.0, float("inf"), float("nan"), True, "5"])
@@ -249,6 +249,7 @@ def test_split_keeps_at_least_one_item_on_each_side():
     assert data.split("ab", 0.01) == ("a", "b")
     assert data.split("ab", 0.99) == ("a", "b")
     assert data.split("abcd", 0.74) == ("ab", "cd")  # int(4 * 0.74) = 2: rounded down
+    assert data.split("abc", 0.1) == ("a", "bc")
     assert data.split((1, 2, 3), 0.5) == ((1,), (2, 3))
     assert data.split("ab") == ("a", "b")
     assert data.split("a" * 10 + "b" * 10)[0] == "a" * 10 + "b" * 8  # default train_fraction 0.9
@@ -261,6 +262,7 @@ def test_split_keeps_at_least_one_item_on_each_side():
     (5, 0.5, TypeError, "text must be a str or a sequence of token ids, got int"),
     ({1: 2, 3: 4}, 0.5, TypeError, "got dict"),
     ({1, 2, 3}, 0.5, TypeError, "got set"),
+    ({"a": 1, "b": 2}.keys(), 0.5, TypeError, "got dict_keys"),
     ("", 0.5, ValueError, "cannot split a sequence of length 0; it needs at least 2 items"),
 ])
 def test_split_refuses_bad_input(text, fraction, error, message):

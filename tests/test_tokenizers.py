@@ -1,6 +1,4 @@
-import locale
 import re
-import sys
 
 import pytest
 from hypothesis import given, settings
@@ -145,21 +143,6 @@ def test_chinese_prompt_needs_bytes_not_english_chars():
 
 # ---------------------------------------------------------------- behaviours found untested by mutation testing
 # (scripts/mutation_test.py): each test pins one promise of the module that a planted bug broke unnoticed.
-
-
-@pytest.fixture
-def ascii_locale():
-    """A process whose locale encoding is ASCII (as on a machine set to the C locale): files must stay UTF-8."""
-    before = locale.setlocale(locale.LC_CTYPE)
-    try:
-        locale.setlocale(locale.LC_CTYPE, "C")
-    except locale.Error:  # pragma: no cover - every POSIX system has the C locale
-        pytest.skip("the C locale is not available")
-    if sys.flags.utf8_mode or locale.getencoding().lower().replace("-", "") == "utf8":
-        locale.setlocale(locale.LC_CTYPE, before)
-        pytest.skip("this Python always uses UTF-8 (UTF-8 mode or a C locale that is UTF-8)")
-    yield
-    locale.setlocale(locale.LC_CTYPE, before)
 
 
 def test_save_writes_readable_utf8_json_whatever_the_locale(tmp_path, ascii_locale):

@@ -287,3 +287,65 @@ def test_learning_rate_checks_its_arguments():
         train.learning_rate(-1, cfg)
     with pytest.raises(ValueError, match=re.escape("step must be an int >= 0 (0-based), got True")):
         train.learning_rate(True, cfg)
+
+
+def test_history_starts_empty_and_reports_perplexities():
+    h = train.History()
+    assert (h.steps, h.train_loss, h.val_loss, h.step_loss, h.lr) == ([], [], [], [], [])
+    assert (h.tokens_seen, h.elapsed, h.stop_reason, h.completed) == (0, 0.0, "", False)
+    assert train.History().steps is not h.steps  # each history has its own lists
+    h = train.History(steps=[5, 10], train_loss=[0.0, math.log(4)], val_loss=[math.log(2), 1e6])
+    assert h.train_perplexity == pytest.approx([1.0, 4.0]) and h.val_perplexity == pytest.approx([2.0, math.inf])
+    assert set(h.to_dict()) == {"steps", "train_loss", "val_loss", "step_loss", "lr", "tokens_seen", "elapsed",
+                                "stop_reason"}
+    assert train.History(stop_reason="stopped by callback").completed is False
+
+
+def test_history_from_dict_fills_defaults_and_names_a_damaged_field():
+    assert train.History.from_dict({}) == train.History()
+    assert train.History.from_dict({"steps": [3], "tokens_seen": 7, "elapsed": 1, "stop_reason": "completed"}) == \
+        train.History(steps=[3], tokens_seen=7, elapsed=1, stop_reason="completed")
+    with pytest.raises(ValueError, match="a history must be a dict, got list"):
+        train.History.from_dict([])
+    with pytest.raises(ValueError, match=re.escape("history field steps must be a list of ints, got [1.5]")):
+        train.History.from_dict({"steps": [1.5]})
+    with pytest.raises(ValueError, match=re.escape("history field lr must be a list of numbers, got ['x']")):
+        train.History.from_dict({"lr": ["x"]})
+    with pytest.raises(ValueError, match=re.escape("history field val_loss must be a list of numbers, got 1.0")):
+        train.History.from_dict({"val_loss": 1.0})
+    for bad in ({"tokens_seen": 1.0}, {"elapsed": "1"}, {"stop_reason": None}):
+        with pytest.raises(ValueError, match="history fields tokens_seen, elapsed and stop_reason must be an int, a "
+                                             "number and a str"):
+            train.History.from_dict(bad)
+
+
+def test_perplexity_refuses_what_is_not_a_number():
+    for bad in ("1.0", True, None):
+        with pytest.raises(TypeError, match="loss must be a number \\(nats per token\\), got"):
+            train.perplexity(bad)
+
+
+def test_callbacks_are_accepted_as_objects_functions_or_lists():
+    from lmlib.train_callbacks import _as_callbacks
+
+    class Mine(train.Callback):
+        pass
+
+    mine = Mine()
+    assert _as_callbacks(None) == [] and _as_callbacks([]) == []
+    assert _as_callbacks(mine) == [mine]
+    seen = []
+    [wrapped] = _as_callbacks(lambda step, history: seen.append(step) or "stop")
+    assert isinstance(wrapped, train.Callback) and wrapped.on_eval(7, train.History()) == "stop" and seen == [7]
+    both = _as_callbacks((mine, print))
+    assert both[0] is mine and both[1].fn is print
+    base = train.Callback()  # every hook does nothing and asks for nothing
+    assert (base.on_start(train.TrainConfig(), train.History()), base.on_step(1, 0.5, train.History()),
+            base.on_eval(1, train.History()), base.on_end(train.History())) == (None, None, None, None)
+    for bad, name in (("abc", "str"), ({"a": 1}, "dict"), (5, "int")):
+        with pytest.raises(ValueError, match=f"callbacks must be a Callback, a function \\(step, history\\) or a list "
+                                             f"of them, got {name}"):
+            _as_callbacks(bad)
+    with pytest.raises(ValueError, match=re.escape("callbacks must be Callback objects or functions (step, history), "
+                                                   "got 3")):
+        _as_callbacks([mine, 3])
