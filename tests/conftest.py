@@ -66,6 +66,19 @@ def quick(**overrides) -> "train.TrainConfig":
     return train.TrainConfig(**{**base, **overrides})
 
 
+def rewrite_header(path, edit) -> None:
+    """Apply ``edit`` to the safetensors header (a dict) of ``path`` and write the file back, tensors unchanged."""
+    import json
+
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    edit(header)
+    new = json.dumps(header).encode()
+    new += b" " * (-len(new) % 8)
+    path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n:])
+
+
 @pytest.fixture
 def ascii_locale():
     """A process whose locale encoding is ASCII (as on a machine set to the C locale): files must stay UTF-8."""
