@@ -79,6 +79,16 @@ def rewrite_header(path, edit) -> None:
     path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n:])
 
 
+def warned_at_caller(warning) -> bool:
+    """Whether ``warning`` is attributed to the code that called lmlib, not to lmlib or to pytest (its stacklevel
+    is right). Under a mutation tester each function may run inside a wrapper, whose frame also passes."""
+    import lmlib
+
+    where = os.path.abspath(warning.filename)
+    return not where.startswith(os.path.dirname(os.path.abspath(lmlib.__file__))) and "_pytest" not in where \
+        and "pluggy" not in where
+
+
 @pytest.fixture
 def ascii_locale():
     """A process whose locale encoding is ASCII (as on a machine set to the C locale): files must stay UTF-8."""
