@@ -232,8 +232,8 @@ def test_sample_shapes_greedy_and_bad_logits():
     with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
         generate.sample(logits, generator=3)
     for bad in ([0.0, float("nan")], [float("-inf"), float("-inf")], [0.0, float("inf")]):
-        with pytest.raises(ValueError, match=re.escape("logits give no distribution to sample from (they hold NaN, "
-                                                       "+inf, or only -inf)")):
+        with pytest.raises(ValueError, match="^" + re.escape("logits give no distribution to sample from (they hold "
+                                                             "NaN, +inf, or only -inf)") + "$"):
             generate.sample(torch.tensor(bad), generator=torch.Generator().manual_seed(0))
 
 
@@ -255,6 +255,8 @@ def test_generate_ids_checks_the_model_seed_cache_flag_and_prompt():
         list(generate.generate_ids(model, "ab", 1))
     with pytest.raises(ValueError, match="max_new_tokens must be an int >= 0, got True"):
         list(generate.generate_ids(model, [1], True))
+    with pytest.raises(ValueError, match="^the prompt must encode to at least one token$"):
+        list(generate.generate_ids(model, [], 1))
     assert list(generate.generate_ids(model, [1], 0)) == []
     assert len(list(generate.generate_ids(model, [1], 3, seed=2**64 - 1))) == 3  # the largest seed
 

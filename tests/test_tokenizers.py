@@ -292,3 +292,52 @@ def test_bpe_merges_by_rank_not_by_position():
     assert tok.encode("abc") == [97, 256]  # (b, c) has the better rank, although (a, b) comes first
     assert tok.encode("abab") == [257, 257]
     assert tok.encode("aab") == [97, 257]  # both merges apply once each
+
+
+def _naive_bpe_merges(text, vocab_size, pattern=tokenizers.PRETOKENIZE_PATTERN):
+    """The merges BPE training must learn, recounting every pair from scratch after each merge (slow, obvious)."""
+    words = [list(chunk.encode("utf-8")) for chunk in re.findall(pattern, text)]
+    merges = []
+    for new_id in range(256, vocab_size):
+        counts = {}
+        for w in words:
+            for pair in zip(w, w[1:]):
+                counts[pair] = counts.get(pair, 0) + 1
+        if not counts:
+            break
+        pair = min(counts, key=lambda p: (-counts[p], p))
+        if counts[pair] < 2:
+            break
+        merges.append(pair)
+        for w in words:
+            i = 0
+            while i < len(w) - 1:
+                if (w[i], w[i + 1]) == pair:
+                    w[i:i + 2] = [new_id]
+                i += 1
+    return merges
+
+
+@pytest.mark.parametrize("text, vocab_size", [
+    ("aaaa aaaa aaab abab abab", 270),
+    ("the cat sat on the mat; the cat ate the rat. 这是一个 这是一个", 300),
+    ("xyxyxy xyxy zzzz zzz", 263),
+])
+def test_bpe_fit_matches_a_from_scratch_recount(text, vocab_size):
+    tok = tokenizers.BPETokenizer.fit(text, vocab_size=vocab_size)
+    assert tok.merges == _naive_bpe_merges(text, vocab_size)
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_bpe_fit_verbose_prints_each_merge(capsys):
+    tokenizers.BPETokenizer.fit("aaab aaab aaab", vocab_size=258, verbose=True)
+    assert capsys.readouterr().out == ("merge    1: (97, 97) -> 256 (count 6)\n"
+                                       "merge    2: (97, 98) -> 257 (count 3)\n")
+    tokenizers.BPETokenizer.fit("aaab aaab aaab", vocab_size=258)
+    assert capsys.readouterr().out == ""
+
+
+def test_bpe_fit_respects_its_pattern_and_default_size():
+    tok = tokenizers.BPETokenizer.fit("ab-ab-ab", vocab_size=260, pattern="[a-z]+|-")
+    assert tok.pattern == "[a-z]+|-" and tok.merges == [(97, 98)]  # "-" never merges with a neighbour
+    assert tokenizers.BPETokenizer.fit(data.load_corpus()[:20_000]).vocab_size == 512
