@@ -341,3 +341,12 @@ def test_bpe_fit_respects_its_pattern_and_default_size():
     tok = tokenizers.BPETokenizer.fit("ab-ab-ab", vocab_size=260, pattern="[a-z]+|-")
     assert tok.pattern == "[a-z]+|-" and tok.merges == [(97, 98)]  # "-" never merges with a neighbour
     assert tokenizers.BPETokenizer.fit(data.load_corpus()[:20_000]).vocab_size == 512
+
+
+def test_bpe_vocab_size_is_a_whole_number_of_at_least_256():
+    tok = tokenizers.BPETokenizer.fit("abab abab", vocab_size=256)  # the byte alphabet alone: no merges
+    assert tok.merges == [] and tok.vocab_size == 256
+    for bad in (300.0, True, "300"):
+        with pytest.raises(ValueError, match="^" + re.escape(f"vocab_size must be an int, at least 256 (the byte "
+                                                             f"alphabet), got {bad!r}")):
+            tokenizers.BPETokenizer.fit("abab", vocab_size=bad)
