@@ -350,3 +350,12 @@ def test_bpe_vocab_size_is_a_whole_number_of_at_least_256():
         with pytest.raises(ValueError, match="^" + re.escape(f"vocab_size must be an int, at least 256 (the byte "
                                                              f"alphabet), got {bad!r}")):
             tokenizers.BPETokenizer.fit("abab", vocab_size=bad)
+
+
+def test_bpe_merges_are_pairs_of_existing_integer_ids():
+    assert tokenizers.BPETokenizer([(0, 1)]).encode("\x00\x01") == [256]  # byte 0 is a token like any other
+    with pytest.raises(ValueError, match="^" + re.escape("merges must be pairs of token ids (ints); merge 0 is "
+                                                         "(97.0, 98)")):
+        tokenizers.BPETokenizer([(97.0, 98)])
+    with pytest.raises(TypeError, match="^" + re.escape("pattern must be a regular expression (str), got int")):
+        tokenizers.BPETokenizer([], pattern=5)
