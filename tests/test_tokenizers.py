@@ -354,6 +354,7 @@ def test_bpe_vocab_size_is_a_whole_number_of_at_least_256():
 
 def test_bpe_merges_are_pairs_of_existing_integer_ids():
     assert tokenizers.BPETokenizer([(0, 1)]).encode("\x00\x01") == [256]  # byte 0 is a token like any other
+    assert tokenizers.BPETokenizer([(1, 0)]).encode("\x01\x00") == [256]
     with pytest.raises(ValueError, match="^" + re.escape("merges must be pairs of token ids (ints); merge 0 is "
                                                          "(97.0, 98)")):
         tokenizers.BPETokenizer([(97.0, 98)])
