@@ -7,16 +7,18 @@
     python scripts/mutation_test.py --source /tmp/old --work /tmp/old-mut   # measure another checkout
 
 Not part of ``make test`` (it takes hours on a 2-core machine); needs the ``dev`` extra (``mutmut``).
-Each module is measured with its own selection of tests (``SELECTION`` below).
+Each module is measured with its own selection of tests (``SELECTION`` below). The rates measured so far,
+before and after the tests written to kill the survivors, are in the README ("How much the tests catch").
 
-How it works. The script copies the repository's ``lmlib/``, ``tests/``, ``conftest.py`` and
-``pyproject.toml`` into a work folder (default ``.mutation/``, git-ignored) and runs ``mutmut run`` there
-under ``nice -n 10``. Its settings are ``[tool.mutmut]`` in this repository's ``pyproject.toml``: which
+How it works. The script copies the repository's ``lmlib/``, ``tests/``, ``conftest.py``, ``_toc.yml`` (read
+by tests/conftest.py's browser helpers on import) and ``pyproject.toml`` into a work folder (default
+``.mutation/``, git-ignored) and runs ``mutmut run`` there under ``nice -n 10``. Its settings are ``[tool.mutmut]`` in this repository's ``pyproject.toml``: which
 modules are mutated (data, tokenizers, models, train, generate, checkpoint) and which tests may run.
 mutmut records which tests call which function and runs only those tests against each mutant of that
 function (``-x``: the first failure kills it), and it keeps every verdict whose function did not change,
 so a second run only tests what changed. A mutant whose tests run far longer than the clean run counts as
-a timeout, which is a kill (the bug was detected).
+a timeout, which is a kill (the bug was detected). On a machine shared with other work a mutant's tests can
+run slowly for no fault of the mutant, so the report's timeout column is worth a second look there.
 
 mutmut leaves decorated functions alone. So that ``@torch.no_grad()`` functions (``evaluate``,
 ``generate_ids``) and ``@property`` methods are measured too, the work copy rewrites
@@ -44,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 CORE = ("data", "tokenizers", "models", "train", "train_config", "train_callbacks", "train_hardware", "generate",
         "checkpoint")
 EQUIVALENTS = REPO / "scripts" / "mutation_equivalents.json"
-COPIED = ("lmlib", "tests", "conftest.py")
+COPIED = ("lmlib", "tests", "conftest.py", "_toc.yml")  # tests/conftest.py reads _toc.yml on import
 REWRITTEN_DECORATORS = ("torch.no_grad()", "property")
 # The tests that may kill each module's mutants: the module's own tests, the tests of the modules built on
 # it inside the core, and the robustness suites. Slow tests of other parts (exercise grading, which starts

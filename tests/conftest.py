@@ -1,6 +1,8 @@
 """Shared fixtures: tiny texts, tokenizers and models that make every test fast and seeded."""
 
+import locale
 import os
+import sys
 
 import pytest
 import torch
@@ -62,3 +64,41 @@ def quick(**overrides) -> "train.TrainConfig":
 
     base = dict(steps=6, batch_size=4, seq_len=8, lr=3e-3, seed=0, eval_interval=3, progress=False)
     return train.TrainConfig(**{**base, **overrides})
+
+
+def rewrite_header(path, edit) -> None:
+    """Apply ``edit`` to the safetensors header (a dict) of ``path`` and write the file back, tensors unchanged."""
+    import json
+
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    edit(header)
+    new = json.dumps(header).encode()
+    new += b" " * (-len(new) % 8)
+    path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n:])
+
+
+def warned_at_caller(warning) -> bool:
+    """Whether ``warning`` is attributed to the code that called lmlib, not to lmlib or to pytest (its stacklevel
+    is right). Under a mutation tester each function may run inside a wrapper, whose frame also passes."""
+    import lmlib
+
+    where = os.path.abspath(warning.filename)
+    return not where.startswith(os.path.dirname(os.path.abspath(lmlib.__file__))) and "_pytest" not in where \
+        and "pluggy" not in where
+
+
+@pytest.fixture
+def ascii_locale():
+    """A process whose locale encoding is ASCII (as on a machine set to the C locale): files must stay UTF-8."""
+    before = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C")
+    except locale.Error:  # pragma: no cover - every POSIX system has the C locale
+        pytest.skip("the C locale is not available")
+    if sys.flags.utf8_mode or locale.getpreferredencoding(False).lower().replace("-", "") == "utf8":
+        locale.setlocale(locale.LC_CTYPE, before)
+        pytest.skip("this Python always uses UTF-8 (UTF-8 mode or a C locale that is UTF-8)")
+    yield
+    locale.setlocale(locale.LC_CTYPE, before)

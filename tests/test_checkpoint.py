@@ -1,9 +1,10 @@
 import json
+import re
 
 import pytest
 import torch
 
-from conftest import TINY_TEXT, tiny_gpt, tiny_rnn
+from conftest import TINY_TEXT, rewrite_header, tiny_gpt, tiny_rnn, warned_at_caller
 from lmlib import checkpoint, tokenizers, train
 
 
@@ -121,3 +122,172 @@ def test_bundled_first_taste_checkpoint_loads_and_generates():
 def test_unknown_bundled_name():
     with pytest.raises(ValueError, match="no bundled checkpoint 'nope'; lmlib ships"):
         checkpoint.bundled("nope")
+
+
+# ---------------------------------------------------------------- behaviours found untested by mutation testing
+# (scripts/mutation_test.py): every refusal of save and load names the file and what is wrong.
+
+
+@pytest.fixture
+def saved(tmp_path):
+    return checkpoint.save(tmp_path / "m.lmlib", tiny_rnn(256), tokenizers.ByteTokenizer())
+
+
+def _meta(key, value):
+    def edit(header):
+        header["__metadata__"][key] = value
+    return edit
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (lambda: (torch.nn.Linear(2, 2), tokenizers.ByteTokenizer()), ValueError,
+     "model must be an lmlib RNNLM or GPT, got Linear"),
+    (lambda: (tiny_rnn(256), "bytes"), ValueError, "tokenizer must be an lmlib tokenizer, got str"),
+    (lambda: (tiny_rnn(3), tokenizers.ByteTokenizer()), ValueError,
+     "tokenizer has 256 tokens but the model's vocab_size is 3; save the tokenizer the model was trained with"),
+])
+def test_save_refuses_what_is_not_a_model_and_its_tokenizer(tmp_path, args, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        checkpoint.save(tmp_path / "m.lmlib", *args())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_bad_history_extra_and_paths(tmp_path):
+    model, tok = tiny_rnn(256), tokenizers.ByteTokenizer()
+    cases = [
+        (dict(history=5), ValueError, "history must be a train.History, a dict or None, got int"),
+        (dict(extra=[1]), ValueError, "extra must be a dict or None, got list"),
+        (dict(extra={"a": {1, 2}}), ValueError, "history and extra must hold only JSON values (str, numbers, lists, "
+                                                "dicts): "),
+    ]
+    for kwargs, error, message in cases:
+        with pytest.raises(error, match=re.escape(message)):
+            checkpoint.save(tmp_path / "m.lmlib", model, tok, **kwargs)
+    with pytest.raises(FileNotFoundError, match=re.escape(f"cannot save a checkpoint to {tmp_path / 'no' / 'm.lmlib'}: "
+                                                          f"folder {tmp_path / 'no'} does not exist")):
+        checkpoint.save(tmp_path / "no" / "m.lmlib", model, tok)
+    with pytest.raises(TypeError, match="path must be a str or a path, got bytes"):
+        checkpoint.save(b"m.lmlib", model, tok)
+    with pytest.raises(TypeError, match="path must be a str or a path, got int"):
+        checkpoint.load(3)
+    with pytest.raises(ValueError, match="must not contain a NUL character"):
+        checkpoint.save(str(tmp_path / "a\0b"), model, tok)
+    with pytest.raises(ValueError, match="is not valid text for a file name"):
+        checkpoint.load(str(tmp_path / "a\ud800"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dict_history_is_saved_as_it_is(tmp_path):
+    path = checkpoint.save(tmp_path / "m.lmlib", tiny_rnn(256), tokenizers.ByteTokenizer(),
+                           history={"steps": [4], "stop_reason": "completed"}, extra={"note": "这"})
+    assert checkpoint.load_history(path) == train.History(steps=[4], stop_reason="completed")
+    meta = checkpoint.read_metadata(path)
+    assert meta["extra"] == {"note": "这"} and meta["format"] == "lmlib-checkpoint-1"
+    assert meta["model_kind"] == "rnn" and meta["tokenizer"] == {"kind": "byte", "version": 1}
+
+
+def test_a_header_larger_than_load_reads_is_refused_before_writing(tmp_path):
+    with pytest.raises(ValueError, match=r"the checkpoint's header \(config, tokenizer, history, extra\) would take "
+                                         r"[\d,]+ bytes, more than load reads \(16,777,216\); save a shorter history"):
+        checkpoint.save(tmp_path / "m.lmlib", tiny_rnn(256), tokenizers.ByteTokenizer(),
+                        extra={"x": "a" * checkpoint.MAX_HEADER_BYTES})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_meta("format", "other-1"), "is not an lmlib checkpoint (format 'other-1', expected 'lmlib-checkpoint-1')"),
+    (lambda h: h["__metadata__"].pop("model_config"), "has damaged lmlib metadata: KeyError('model_config')"),
+    (_meta("tokenizer", "{"), "has damaged lmlib metadata: JSONDecodeError("),
+    (_meta("model_config", "[1]"), "has damaged lmlib metadata: model_config and extra must be JSON objects"),
+    (_meta("extra", "3"), "has damaged lmlib metadata: model_config and extra must be JSON objects"),
+    (_meta("tokenizer", '{"kind": "byte", "version": 9}'), "has a damaged tokenizer: tokenizer format version 9"),
+    (_meta("model_kind", "cnn"), "model kind must be one of ['gpt', 'rnn'], got 'cnn'"),
+    (_meta("model_config", '{"vocab_size": 256, "cell": "tanh"}'), "has an invalid rnn config: "),
+    (_meta("model_config", '{"vocab_size": 256, "colour": 1}'), "has an invalid rnn config: "),
+])
+def test_damaged_metadata_is_named(saved, edit, message):
+    rewrite_header(saved, edit)
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        checkpoint.load(saved)
+    assert str(saved) in str(info.value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda h: h.update({"__metadata__": {"format": 1}}), "is not an lmlib checkpoint (its metadata is not a map of "
+                                                           "strings)"),
+    (lambda h: h.update({"__metadata__": None}), "is not an lmlib checkpoint (format None"),
+])
+def test_metadata_that_is_not_a_map_of_strings_is_refused(saved, edit, message):
+    rewrite_header(saved, edit)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        checkpoint.read_metadata(saved)
+
+
+def _first_tensor(header):
+    return next(k for k in header if k != "__metadata__")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda h: h[_first_tensor(h)].update(dtype="I64"), "has an invalid entry"),
+    (lambda h: h[_first_tensor(h)].update(shape=[1, True]), "has an invalid entry"),
+    (lambda h: h[_first_tensor(h)].update(data_offsets=[0]), "has an invalid entry"),
+    (lambda h: h[_first_tensor(h)].update(shape=[10 ** 6]), "of shape [1000000] does not take"),
+    (lambda h: [v.update(data_offsets=[v["data_offsets"][0] + 4, v["data_offsets"][1] + 4])
+                for k, v in h.items() if k != "__metadata__"], "does not start where the previous one ends"),
+])
+def test_a_damaged_tensor_table_is_refused(saved, edit, message):
+    rewrite_header(saved, edit)
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        checkpoint.load(saved)
+    assert f"{saved} is damaged: its weights cannot be read" in str(info.value)
+
+
+def test_a_padded_or_truncated_file_is_refused(saved):
+    saved.write_bytes(saved.read_bytes() + b"\0" * 8)
+    with pytest.raises(ValueError, match=re.escape("but the file holds") + ".*truncated or padded"):
+        checkpoint.load(saved)
+    saved.write_bytes(saved.read_bytes()[:-16])
+    with pytest.raises(ValueError, match="truncated or padded"):
+        checkpoint.load(saved)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x00" * 8 + b"{}", "its header length 0 does not fit in the file (10 bytes)"),
+    ((100).to_bytes(8, "little") + b"{}", "its header length 100 does not fit in the file (10 bytes) or is over "
+                                          "16,777,216 bytes"),
+    ((2).to_bytes(8, "little") + b"[]", "its header is not a JSON object"),
+    ((2).to_bytes(8, "little") + b"{x", "not a readable safetensors file"),
+])
+def test_a_file_that_is_not_safetensors_is_named(tmp_path, content, message):
+    path = tmp_path / "x.lmlib"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(f"{path} is not an lmlib checkpoint (not a readable safetensors "
+                                                   f"file: ")):
+        checkpoint.load(path)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        checkpoint.read_metadata(path)
+
+
+def test_a_checkpoint_without_a_digest_loads_with_a_warning(saved):
+    rewrite_header(saved, lambda h: h["__metadata__"].pop("sha256"))
+    with pytest.warns(checkpoint.UnverifiedCheckpointWarning,
+                      match=re.escape(f"{saved} was written by an lmlib without checkpoint digests: its weights "
+                                      "cannot be verified")) as record:
+        model, _ = checkpoint.load(saved)
+    assert warned_at_caller(record[0])  # the warning points at the caller of load
+    assert model.config.vocab_size == 256
+
+
+def test_a_damaged_history_is_named(saved):
+    rewrite_header(saved, _meta("history", '{"steps": ["x"]}'))
+    with pytest.raises(ValueError, match=re.escape(f"{saved} has a damaged history: history field steps must be a "
+                                                   "list of ints")):
+        checkpoint.load_history(saved)
+
+
+def test_bundled_names_what_ships():
+    assert checkpoint.bundled().name == "first-taste.lmlib" and checkpoint.bundled().is_file()
+    with pytest.raises(ValueError, match=re.escape("no bundled checkpoint 'nope'; lmlib ships [")):
+        checkpoint.bundled("nope")
+    with pytest.raises(ValueError, match="no bundled checkpoint 3"):
+        checkpoint.bundled(3)

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -147,3 +149,155 @@ def test_sampling_inverts_the_cdf_at_one_uniform_per_row():
     got = generate.sample(logits.expand(8, 4), generator=torch.Generator().manual_seed(7)).tolist()
     assert got == expected
     assert generate.sample(logits, top_k=1, generator=torch.Generator().manual_seed(0)).item() == 0
+
+
+# ---------------------------------------------------------------- behaviours found untested by mutation testing
+# (scripts/mutation_test.py): each test pins one promise of the module that a planted bug broke unnoticed.
+
+
+@pytest.mark.parametrize("logits, what", [
+    ([1.0, 2.0], "list"),
+    (torch.tensor([1, 2]), "a tensor of dtype torch.int64 and shape (2,)"),
+    (torch.tensor(1.0), "a tensor of dtype torch.float32 and shape ()"),
+    (torch.zeros(3, 0), "a tensor of dtype torch.float32 and shape (3, 0)"),
+])
+def test_logits_that_are_not_a_distribution_are_named(logits, what):
+    message = f"logits must be a floating-point tensor (..., vocab_size) with vocab_size >= 1, got {what}"
+    for fn in (generate.sample, generate.next_token_probs, generate.filter_logits):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fn(logits)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(temperature=float("nan")), "temperature must be a finite number >= 0 (0 means greedy), got nan"),
+    (dict(temperature=float("inf")), "temperature must be a finite number >= 0 (0 means greedy), got inf"),
+    (dict(temperature=True), "temperature must be a finite number >= 0 (0 means greedy), got True"),
+    (dict(temperature="1"), "temperature must be a finite number >= 0 (0 means greedy), got '1'"),
+    (dict(top_k=True), "top_k must be a positive int or None, got True"),
+    (dict(top_k=-3), "top_k must be a positive int or None, got -3"),
+    (dict(top_p=True), "top_p must be in (0, 1] or None, got True"),
+    (dict(top_p="0.5"), "top_p must be in (0, 1] or None, got '0.5'"),
+    (dict(top_p=-0.5), "top_p must be in (0, 1] or None, got -0.5"),
+])
+def test_sampling_settings_are_checked_everywhere(kwargs, message):
+    logits = torch.tensor([0.0, 1.0])
+    for fn in (generate.sample, generate.next_token_probs):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fn(logits, **kwargs)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        list(generate.generate_ids(tiny_rnn(4), [1], 1, **kwargs))
+
+
+def test_edges_of_the_sampling_ranges_are_accepted():
+    logits = torch.tensor([0.0, 1.0, 2.0])
+    assert generate.next_token_probs(logits, top_k=1).tolist() == [0.0, 0.0, 1.0]
+    assert generate.next_token_probs(logits, top_k=3).tolist() == generate.next_token_probs(logits).tolist()
+    assert generate.next_token_probs(logits, top_k=10).tolist() == generate.next_token_probs(logits).tolist()
+    assert generate.next_token_probs(logits, top_p=1e-300).tolist() == [0.0, 0.0, 1.0]  # the top token stays
+    assert generate.filter_logits(logits).tolist() == logits.tolist()  # nothing to filter: a copy
+    assert generate.filter_logits(logits) is not logits
+
+
+def test_top_p_of_one_keeps_even_a_vanishing_token():
+    logits = torch.tensor([0.0, -80.0])  # the second token's probability, ~2e-35, rounds to a total of exactly 1
+    assert generate.next_token_probs(logits, top_p=1.0)[1] > 0
+    assert generate.filter_logits(logits, top_p=1.0)[1] == -80.0
+    assert generate.filter_logits(logits, top_p=0.999)[1] == float("-inf")
+
+
+def test_filtering_works_row_by_row():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
+    kept = generate.filter_logits(logits, top_k=2).isfinite().tolist()
+    assert kept == [[True, True, False, False], [False, False, True, True]]
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
+    kept = generate.filter_logits(probs.log(), top_p=0.75).isfinite().tolist()
+    assert kept == [[True, True, False], [False, True, True]]
+
+
+def test_greedy_probabilities_keep_the_logits_dtype_and_a_tiny_temperature_is_greedy():
+    logits = torch.tensor([[0.0, 3.0, 1.0]], dtype=torch.float64)
+    greedy = generate.next_token_probs(logits, temperature=0)
+    assert greedy.dtype == torch.float64 and greedy.tolist() == [[0.0, 1.0, 0.0]]
+    assert generate.next_token_probs(logits, temperature=1e-300).tolist() == [[0.0, 1.0, 0.0]]
+    assert generate.next_token_probs(logits.float(), temperature=1e-45).tolist() == [[0.0, 1.0, 0.0]]
+
+
+def test_sample_shapes_greedy_and_bad_logits():
+    logits = torch.tensor([[[0.0, 5.0, 1.0], [9.0, 0.0, 1.0]]])  # (1, 2, 3)
+    assert generate.sample(logits, temperature=0).tolist() == [[1, 0]]
+    drawn = generate.sample(logits, generator=torch.Generator().manual_seed(0))
+    assert drawn.shape == (1, 2) and drawn.dtype == torch.long
+    assert generate.sample(torch.tensor([0.0, 0.0, 50.0]), temperature=0.5,
+                           generator=torch.Generator().manual_seed(0)).item() == 2
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        generate.sample(logits, generator=3)
+    for bad in ([0.0, float("nan")], [float("-inf"), float("-inf")], [0.0, float("inf")]):
+        with pytest.raises(ValueError, match="^" + re.escape("logits give no distribution to sample from (they hold "
+                                                             "NaN, +inf, or only -inf)") + "$"):
+            generate.sample(torch.tensor(bad), generator=torch.Generator().manual_seed(0))
+
+
+def test_generate_ids_checks_the_model_seed_cache_flag_and_prompt():
+    model = tiny_rnn(5)
+    with pytest.raises(ValueError, match="model must be an lmlib model \\(RNNLM or GPT\\), got Linear"):
+        list(generate.generate_ids(torch.nn.Linear(2, 2), [1], 1))
+    with pytest.raises(ValueError, match=re.escape("seed must be an int in [0, 2**64) or None, got -1")):
+        list(generate.generate_ids(model, [1], 1, seed=-1))
+    with pytest.raises(ValueError, match=re.escape("seed must be an int in [0, 2**64) or None, got True")):
+        list(generate.generate_ids(model, [1], 1, seed=True))
+    with pytest.raises(ValueError, match="use_cache must be True or False, got 1"):
+        list(generate.generate_ids(model, [1], 1, use_cache=1))
+    with pytest.raises(ValueError, match=re.escape("prompt token id 5 is outside the model's vocabulary (0..4)")):
+        list(generate.generate_ids(model, [1, 5], 1))
+    with pytest.raises(ValueError, match=re.escape("prompt token id -1 is outside the model's vocabulary (0..4)")):
+        list(generate.generate_ids(model, [-1], 1))
+    with pytest.raises(ValueError, match="prompt_ids must be a sequence of token ids: token ids must be a sequence"):
+        list(generate.generate_ids(model, "ab", 1))
+    with pytest.raises(ValueError, match="max_new_tokens must be an int >= 0, got True"):
+        list(generate.generate_ids(model, [1], True))
+    with pytest.raises(ValueError, match="^the prompt must encode to at least one token$"):
+        list(generate.generate_ids(model, [], 1))
+    assert list(generate.generate_ids(model, [1], 0)) == []
+    assert len(list(generate.generate_ids(model, [1], 3, seed=2**64 - 1))) == 3  # the largest seed
+
+
+def test_default_generation_length_is_100_tokens():
+    assert len(list(generate.generate_ids(tiny_rnn(4), [1], seed=0))) == 100
+
+
+def test_a_gpt_with_a_one_token_block_still_generates():
+    model = tiny_gpt(7, block_size=1)
+    cached = list(generate.generate_ids(model, [1, 2, 3], 5, temperature=0))
+    assert cached == list(generate.generate_ids(model, [1, 2, 3], 5, temperature=0, use_cache=False))
+    # each token is predicted from the previous one alone
+    expected, last = [], 3
+    for _ in range(5):
+        last = int(model(torch.tensor([[last]], device=model.device))[0, -1].argmax())
+        expected.append(last)
+    assert cached == expected
+
+
+def test_stream_checks_its_prompt_tokenizer_and_model():
+    model, tok = tiny_rnn(256), tokenizers.ByteTokenizer()
+    with pytest.raises(ValueError, match="prompt must be a str, got bytes"):
+        list(generate.stream(model, tok, b"ab"))
+    with pytest.raises(ValueError, match="tokenizer must be an lmlib tokenizer, got str"):
+        list(generate.stream(model, "bytes", "ab"))
+    with pytest.raises(ValueError, match="model must be an lmlib model"):
+        list(generate.stream(None, tok, "ab"))
+    with pytest.raises(ValueError, match="the tokenizer must be the one the model was trained with"):
+        list(generate.stream(tiny_rnn(10), tok, "ab"))
+
+
+def test_stream_and_generate_pass_every_setting_on(monkeypatch):
+    seen = []
+
+    def fake_ids(*args):
+        seen.append(args[2:])
+        yield from b"ok"
+
+    monkeypatch.setattr(generate, "generate_ids", fake_ids)
+    model, tok = tiny_rnn(256), tokenizers.ByteTokenizer()
+    assert generate.generate(model, tok, "p", 7, 0.5, 3, 0.9, 11, False) == "pok"
+    assert list(generate.stream(model, tok, "p")) == ["o", "k"]
+    assert seen == [(7, 0.5, 3, 0.9, 11, False), (100, 1.0, None, None, None, True)]

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_TEXT, tiny_gpt, tiny_rnn, quick
+from conftest import TINY_TEXT, tiny_gpt, tiny_rnn, quick, rewrite_header
 from lmlib import checkpoint, dashboard, data, generate, growth, models, tokenizers, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,17 +99,6 @@ def test_steps_too_large_for_float32_are_refused_by_the_config(kwargs, message):
 # ------------------------------------------------------------------ 2. checkpoint memory bomb
 
 
-def _rewrite_header(path, edit):
-    """Apply ``edit`` to the safetensors header (a dict) of ``path`` and write the file back, tensors unchanged."""
-    raw = path.read_bytes()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
-    edit(header)
-    new = json.dumps(header).encode()
-    new += b" " * (-len(new) % 8)
-    path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n:])
-
-
 def _edit_config(**changes):
     def edit(header):
         config = json.loads(header["__metadata__"]["model_config"])
@@ -132,7 +121,7 @@ def saved_gpt(tmp_path, char_tok):
     (dict(block_size=2**40), "has shape"),
 ])
 def test_hostile_config_is_refused_before_any_model_is_built(monkeypatch, saved_gpt, changes, message):
-    _rewrite_header(saved_gpt, _edit_config(**changes))
+    rewrite_header(saved_gpt, _edit_config(**changes))
     built = []
     real_build = checkpoint.build
 
@@ -157,7 +146,7 @@ def test_hostile_configs_cost_little_memory(tmp_path, char_tok):
                                  dict(vocab_size=2**33)]):
         bomb = tmp_path / f"bomb{i}.lmlib"
         bomb.write_bytes(path.read_bytes())
-        _rewrite_header(bomb, _edit_config(**changes))
+        rewrite_header(bomb, _edit_config(**changes))
         bombs.append(str(bomb))
     script = textwrap.dedent(f"""
         import resource, sys
@@ -190,7 +179,7 @@ def test_tensor_entries_must_fill_the_file_exactly(saved_gpt):
     def grow(header):
         name = next(k for k in header if k != "__metadata__")
         header[name]["data_offsets"][1] += 4  # claims more bytes than it has
-    _rewrite_header(saved_gpt, grow)
+    rewrite_header(saved_gpt, grow)
     with pytest.raises(ValueError, match="is damaged: its weights cannot be read"):
         checkpoint.load(saved_gpt)
 
@@ -216,13 +205,13 @@ def test_a_changed_tokenizer_or_history_is_detected(tmp_path, char_tok, ids):
         spec["chars"][1], spec["chars"][2] = spec["chars"][2], spec["chars"][1]
         header["__metadata__"]["tokenizer"] = json.dumps(spec)
 
-    _rewrite_header(path, swap_chars)
+    rewrite_header(path, swap_chars)
     with pytest.raises(ValueError, match="do not match the SHA-256 digest"):
         checkpoint.load(path)
 
 
 def test_a_file_without_digest_loads_and_says_so(saved_gpt):
-    _rewrite_header(saved_gpt, lambda h: h["__metadata__"].pop("sha256"))
+    rewrite_header(saved_gpt, lambda h: h["__metadata__"].pop("sha256"))
     with pytest.warns(checkpoint.UnverifiedCheckpointWarning, match="cannot be verified"):
         model, _ = checkpoint.load(saved_gpt)
     assert isinstance(model, models.GPT)

@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -190,3 +191,161 @@ def test_device_argument(char_tok, ids):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(steps=1), device="cuda")
+
+
+# ---------------------------------------------------------------- behaviours found untested by mutation testing
+# (scripts/mutation_test.py): each test pins one promise of TrainConfig and the schedule.
+
+
+def test_train_config_defaults_are_the_documented_ones():
+    cfg = train.TrainConfig()
+    assert (cfg.steps, cfg.batch_size, cfg.seq_len, cfg.lr, cfg.seed) == (500, 32, 64, 3e-3, 0)
+    assert (cfg.weight_decay, cfg.betas, cfg.grad_clip, cfg.schedule, cfg.warmup_steps) == (0.0, (0.9, 0.99), 1.0,
+                                                                                             "constant", 0)
+    assert (cfg.min_lr_ratio, cfg.eval_interval, cfg.eval_tokens, cfg.progress) == (0.1, 100, 16_384, True)
+    assert (cfg.precision, cfg.compile, cfg.optimizer, cfg.muon_lr) == ("auto", False, "adamw", 0.02)
+
+
+def test_train_config_accepts_the_edges_of_every_range():
+    import numpy as np
+
+    cfg = train.TrainConfig(steps=np.int64(2), batch_size=1, seq_len=1, eval_interval=1, eval_tokens=1,
+                            lr=1e21, seed=2**64 - 1, weight_decay=0, betas=[0, 0.5], grad_clip=None,
+                            schedule="cosine", warmup_steps=1, min_lr_ratio=1, precision="fp16",
+                            optimizer="muon", muon_lr=1e-9)
+    assert type(cfg.steps) is int and cfg.steps == 2
+    assert cfg.betas == (0.0, 0.5) and all(type(b) is float for b in cfg.betas)
+    assert type(cfg.seed) is int and type(cfg.warmup_steps) is int
+    assert train.TrainConfig(lr=1e30, betas=(0.0, 0.0)).lr == 1e30  # the largest lr accepted
+    assert train.TrainConfig(min_lr_ratio=0).min_lr_ratio == 0
+    # the largest batch a config accepts: batch_size * (seq_len + 1) == MAX_BATCH_TOKENS
+    assert train.TrainConfig(batch_size=2**20, seq_len=255).batch_size == 2**20
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seq_len=0), "seq_len must be a positive int, got 0"),
+    (dict(eval_interval=True), "eval_interval must be a positive int, got True"),
+    (dict(eval_tokens=-5), "eval_tokens must be a positive int, got -5"),
+    (dict(batch_size=2**20, seq_len=256), "batch_size * (seq_len + 1) = 269,484,032 tokens is more than one batch may "
+                                          "hold (268,435,456); use a smaller batch_size or seq_len"),
+    (dict(lr=2e30), "lr must be a finite number > 0, got 2e+30 (at most 1e+30 is accepted)"),
+    (dict(lr=float("inf")), "lr must be a finite number > 0, got inf"),
+    (dict(seed=-1), "seed must be an int in [0, 2**64), got -1"),
+    (dict(seed=1.0), "seed must be an int in [0, 2**64), got 1.0"),
+    (dict(weight_decay=-0.1), "weight_decay must be a finite number >= 0, got -0.1"),
+    (dict(weight_decay=float("inf")), "weight_decay must be a finite number >= 0, got inf"),
+    (dict(betas=(0.9,)), "betas must be two numbers in [0, 1), got (0.9,)"),
+    (dict(betas=(0.9, 0.99, 0.5)), "betas must be two numbers in [0, 1)"),
+    (dict(betas=(1.0, 0.5)), "betas must be two numbers in [0, 1), got (1.0, 0.5)"),
+    (dict(betas=(0.5, -0.1)), "betas must be two numbers in [0, 1), got (0.5, -0.1)"),
+    (dict(betas=(0.5, True)), "betas must be two numbers in [0, 1)"),
+    (dict(betas=3), "betas must be two numbers in [0, 1), got 3"),
+    (dict(betas=b"ab"), "betas must be two numbers in [0, 1)"),
+    (dict(lr=1e30, betas=(1 - 1e-9, 0.99)), "lr / (1 - betas[0]) and lr * weight_decay must stay below 1e+38 "
+                                            "(AdamW's first step and decay factor, held in float32), got lr=1e+30, "
+                                            "betas=(0.999999999, 0.99), weight_decay=0.0"),
+
+    (dict(lr=1e30, betas=(0.0, 0.0), weight_decay=1e9), "lr / (1 - betas[0]) and lr * weight_decay must stay below"),
+    (dict(grad_clip=-1.0), "grad_clip must be > 0 or None (a number), got -1.0"),
+    (dict(grad_clip=True), "grad_clip must be > 0 or None (a number), got True"),
+    (dict(schedule=None), "schedule must be one of ('constant', 'cosine'), got None"),
+    (dict(warmup_steps=-1), "warmup_steps must be an int in [0, steps), got -1"),
+    (dict(warmup_steps=1.0), "warmup_steps must be an int in [0, steps), got 1.0"),
+    (dict(min_lr_ratio=1.5), "min_lr_ratio must be a number in [0, 1], got 1.5"),
+    (dict(min_lr_ratio=-0.1), "min_lr_ratio must be a number in [0, 1], got -0.1"),
+    (dict(precision="fp8"), "precision must be one of ('auto', 'fp32', 'bf16', 'fp16'), got 'fp8'"),
+    (dict(precision=None), "precision must be one of"),
+    (dict(compile=1), "compile must be True or False, got 1"),
+    (dict(optimizer="sgd"), "optimizer must be one of ('adamw', 'muon'), got 'sgd'"),
+    (dict(optimizer=0), "optimizer must be one of ('adamw', 'muon'), got 0"),
+    (dict(muon_lr=0), "muon_lr must be a finite number > 0, got 0"),
+    (dict(muon_lr=float("inf")), "muon_lr must be a finite number > 0, got inf"),
+    (dict(muon_lr="0.02"), "muon_lr must be a finite number > 0, got '0.02'"),
+])
+def test_train_config_names_each_bad_setting_and_what_is_allowed(kwargs, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        train.TrainConfig(**kwargs)
+
+
+def test_learning_rate_warmup_and_cosine_values():
+    cfg = train.TrainConfig(steps=6, lr=2.0, warmup_steps=2, schedule="cosine", min_lr_ratio=0.25)
+    # warm-up: lr * (step + 1) / warmup_steps; then cosine from lr to lr * min_lr_ratio over steps 2..5
+    expected = [1.0, 2.0, 2.0, 0.5 + 0.75 * (1 + math.cos(math.pi / 3)), 0.5 + 0.75 * (1 + math.cos(2 * math.pi / 3)),
+                0.5, 0.5, 0.5]
+    assert [train.learning_rate(s, cfg) for s in range(8)] == pytest.approx(expected, rel=1e-12)
+    const = train.TrainConfig(steps=4, lr=0.3, warmup_steps=3)
+    assert [train.learning_rate(s, const) for s in range(5)] == pytest.approx([0.1, 0.2, 0.3, 0.3, 0.3], rel=1e-12)
+    two = train.TrainConfig(steps=2, lr=1.0, warmup_steps=1, schedule="cosine", min_lr_ratio=0.0)
+    assert [train.learning_rate(s, two) for s in range(3)] == [1.0, 1.0, 0.0]  # span of at least one step
+
+
+def test_learning_rate_checks_its_arguments():
+    cfg = train.TrainConfig()
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        train.learning_rate(0, {"lr": 1})
+    with pytest.raises(ValueError, match=re.escape("step must be an int >= 0 (0-based), got -1")):
+        train.learning_rate(-1, cfg)
+    with pytest.raises(ValueError, match=re.escape("step must be an int >= 0 (0-based), got True")):
+        train.learning_rate(True, cfg)
+
+
+def test_history_starts_empty_and_reports_perplexities():
+    h = train.History()
+    assert (h.steps, h.train_loss, h.val_loss, h.step_loss, h.lr) == ([], [], [], [], [])
+    assert (h.tokens_seen, h.elapsed, h.stop_reason, h.completed) == (0, 0.0, "", False)
+    assert train.History().steps is not h.steps  # each history has its own lists
+    h = train.History(steps=[5, 10], train_loss=[0.0, math.log(4)], val_loss=[math.log(2), 1e6])
+    assert h.train_perplexity == pytest.approx([1.0, 4.0]) and h.val_perplexity == pytest.approx([2.0, math.inf])
+    assert set(h.to_dict()) == {"steps", "train_loss", "val_loss", "step_loss", "lr", "tokens_seen", "elapsed",
+                                "stop_reason"}
+    assert train.History(stop_reason="stopped by callback").completed is False
+
+
+def test_history_from_dict_fills_defaults_and_names_a_damaged_field():
+    assert train.History.from_dict({}) == train.History()
+    assert train.History.from_dict({"steps": [3], "tokens_seen": 7, "elapsed": 1, "stop_reason": "completed"}) == \
+        train.History(steps=[3], tokens_seen=7, elapsed=1, stop_reason="completed")
+    with pytest.raises(ValueError, match="a history must be a dict, got list"):
+        train.History.from_dict([])
+    with pytest.raises(ValueError, match=re.escape("history field steps must be a list of ints, got [1.5]")):
+        train.History.from_dict({"steps": [1.5]})
+    with pytest.raises(ValueError, match=re.escape("history field lr must be a list of numbers, got ['x']")):
+        train.History.from_dict({"lr": ["x"]})
+    with pytest.raises(ValueError, match=re.escape("history field val_loss must be a list of numbers, got 1.0")):
+        train.History.from_dict({"val_loss": 1.0})
+    for bad in ({"tokens_seen": 1.0}, {"elapsed": "1"}, {"stop_reason": None}):
+        with pytest.raises(ValueError, match="history fields tokens_seen, elapsed and stop_reason must be an int, a "
+                                             "number and a str"):
+            train.History.from_dict(bad)
+
+
+def test_perplexity_refuses_what_is_not_a_number():
+    for bad in ("1.0", True, None):
+        with pytest.raises(TypeError, match="loss must be a number \\(nats per token\\), got"):
+            train.perplexity(bad)
+
+
+def test_callbacks_are_accepted_as_objects_functions_or_lists():
+    from lmlib.train_callbacks import _as_callbacks
+
+    class Mine(train.Callback):
+        pass
+
+    mine = Mine()
+    assert _as_callbacks(None) == [] and _as_callbacks([]) == []
+    assert _as_callbacks(mine) == [mine]
+    seen = []
+    [wrapped] = _as_callbacks(lambda step, history: seen.append(step) or "stop")
+    assert isinstance(wrapped, train.Callback) and wrapped.on_eval(7, train.History()) == "stop" and seen == [7]
+    both = _as_callbacks((mine, print))
+    assert both[0] is mine and both[1].fn is print
+    base = train.Callback()  # every hook does nothing and asks for nothing
+    assert (base.on_start(train.TrainConfig(), train.History()), base.on_step(1, 0.5, train.History()),
+            base.on_eval(1, train.History()), base.on_end(train.History())) == (None, None, None, None)
+    for bad, name in (("abc", "str"), ({"a": 1}, "dict"), (5, "int")):
+        with pytest.raises(ValueError, match=f"callbacks must be a Callback, a function \\(step, history\\) or a list "
+                                             f"of them, got {name}"):
+            _as_callbacks(bad)
+    with pytest.raises(ValueError, match=re.escape("callbacks must be Callback objects or functions (step, history), "
+                                                   "got 3")):
+        _as_callbacks([mine, 3])
