@@ -194,7 +194,9 @@ class Dashboard:
 
     def reset_controls(self) -> None:
         """Set the controls back to the settings of the model in ``.model`` (or the initial ones), e.g. after
-        refused settings, and show the last finished run's status again."""
+        refused settings, and show the last finished run's status again. Not while a training runs."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("a training is running: press Stop (or call stop() and wait()) before reset_controls()")
         self._restoring = True
         try:
             for name, control in self.controls.items():

@@ -70,6 +70,21 @@ def test_reset_controls_before_any_training_shows_the_initial_settings(dash):
     assert dash.status_text == "Choose settings and press Train."
 
 
+def test_reset_controls_refuses_while_training_and_changes_nothing(dash):
+    dash.controls["steps"].value = 100_000
+    dash.start()
+    try:
+        deadline = time.time() + 30
+        while dash.model is None and time.time() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(RuntimeError, match="^a training is running: press Stop"):
+            dash.reset_controls()
+        assert dash.controls["steps"].value == 100_000
+    finally:
+        dash.stop()
+        dash.wait(30)
+
+
 def test_stop_button_keeps_trained_model(dash):
     dash.controls["steps"].value = 100_000
     dash.start()
