@@ -229,16 +229,19 @@ def inline_css_imports(css_path: Path) -> bool:
     return new != text
 
 
-def _write_bundle(outdir: Path, sources: list[str]) -> Path:
-    """Write the concatenation of ``sources`` (paths relative to ``outdir``), imports inlined and urls
-    rebased, to its bundle file; return that file."""
+def _bundle_name(sources: list[str]) -> str:
+    """The file name of the bundle of ``sources`` (paths relative to the output folder)."""
+    return f"{hashlib.sha256(chr(0).join(sources).encode()).hexdigest()[:16]}.css"
+
+
+def _write_bundle(outdir: Path, sources: list[str]) -> None:
+    """Write the concatenation of ``sources``, imports inlined and urls rebased, to its bundle file."""
     folder = outdir / BUNDLES
     files = [outdir / f for f in sources]
     texts = [_rebased(_with_imports_inlined(f), f.parent, folder) for f in files]
-    name = f"{hashlib.sha256(chr(0).join(sources).encode()).hexdigest()[:16]}.css"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text("\n".join(f"/* {s} */\n{t}" for s, t in zip(sources, texts)), encoding="utf-8")
-    return folder / name
+    (folder / _bundle_name(sources)).write_text("\n".join(f"/* {s} */\n{t}" for s, t in zip(sources, texts)),
+                                                encoding="utf-8")
 
 
 def bundle_stylesheets(outdir: Path) -> int:
@@ -269,15 +272,15 @@ def bundle_stylesheets(outdir: Path) -> int:
             if any(_IMPORT.search(_with_imports_inlined(f)) for f in files):
                 return run.group(0)
             sources = [Path(os.path.relpath(f, outdir)).as_posix() for f in files]
-            target = _write_bundle(outdir, sources)
-            manifest[target.name] = sources
-            return f'<link rel="stylesheet" type="text/css" href="{os.path.relpath(target, page.parent)}" />'
+            manifest[_bundle_name(sources)] = sources
+            href = os.path.relpath(folder / _bundle_name(sources), page.parent)
+            return f'<link rel="stylesheet" type="text/css" href="{href}" />'
 
         head = _STYLESHEET_RUN.sub(bundle, html[:head_end])
         if head != html[:head_end]:
             page.write_text(head + html[head_end:], encoding="utf-8")
             changed += 1
-    for name, sources in manifest.items():  # bundles of pages this build did not rewrite: current styles too
+    for sources in manifest.values():  # once each, also those of pages this build did not rewrite
         if all((outdir / f).is_file() for f in sources):
             _write_bundle(outdir, sources)
     if manifest:
