@@ -48,7 +48,8 @@ def params_from_torch(model: Any) -> Params:
             "params_from_torch copies a one-layer RNNLM with cell='rnn' (the article's network); "
             f"got {type(model).__name__} with config {config!r}"
         )
-    state = {name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()}
+    # copied: some JAX releases wrap a NumPy array without copying, and torch may change its weights later
+    state = {name: tensor.detach().cpu().numpy().copy() for name, tensor in model.state_dict().items()}
     return {
         "embedding": jnp.asarray(state["embedding.weight"]),
         "w_ih": jnp.asarray(state["rnn.weight_ih_l0"]),

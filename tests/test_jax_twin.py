@@ -60,3 +60,16 @@ def test_adam_steps_track_torch_adam():
 def test_only_the_article_network_is_copied():
     with pytest.raises(ValueError, match="cell='rnn'"):
         jax_twin.params_from_torch(tiny_rnn(20, cell="gru"))
+
+
+def test_the_copy_does_not_share_memory_with_the_torch_model():
+    # Some JAX releases (0.6 on Python 3.10) wrap a NumPy array without copying it: a torch optimiser
+    # step on the model then changed the "copied" JAX parameters too.
+    model = tiny_rnn(20, cell="rnn")
+    params = jax_twin.params_from_torch(model)
+    before = {name: np.array(value) for name, value in params.items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    for name, value in params.items():
+        assert np.array_equal(np.asarray(value), before[name]), name
