@@ -344,3 +344,17 @@ def test_nothing_survives_the_run(class_run):
     assert _slot_processes() == []
     feedback = sorted((results / "feedback").glob("*.md"))
     assert len(feedback) == len(class_run["rows"])
+
+
+@pytest.mark.parametrize("uid", [None, 1000])
+def test_an_interpreter_under_tmp_stays_visible_in_the_sandbox(monkeypatch, uid):
+    # The sandbox's private /tmp used to be mounted after the interpreter's read-only binds, so a venv
+    # under /tmp (as scripts/compat.py makes) vanished and nothing was graded ("setpriv: failed to execute").
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(sandbox, "_python_roots", lambda: ["/tmp/venvs/py3.10", "/opt/python3.10"])
+    cmd = sandbox.bwrap_command(3, uid, sandbox.Limits())
+    pairs = list(zip(cmd, cmd[1:]))
+    tmpfs_tmp = pairs.index(("--tmpfs", "/tmp"))
+    venv_bind = [i for i, pair in enumerate(pairs) if pair == ("--ro-bind", "/tmp/venvs/py3.10")]
+    assert venv_bind and tmpfs_tmp < venv_bind[0]
+    assert ("--ro-bind", "/opt/python3.10") in pairs

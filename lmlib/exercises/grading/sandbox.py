@@ -141,13 +141,13 @@ def bwrap_command(job_fd: int, uid: int | None, limits: Limits) -> list[str]:
            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "grader", "--clearenv"]
     if uid is None:
         cmd += ["--unshare-user", "--uid", "1000", "--gid", "1000", "--disable-userns"]
-    cmd += _system_binds()
+    # /tmp's tmpfs first: mounted after them, it would hide an interpreter or venv that lives under /tmp
+    cmd += _system_binds() + ["--size", size, "--perms", "1777", "--tmpfs", "/tmp"]
     for root in _python_roots():
         if not root.startswith(("/usr/", "/etc/")):
             cmd += _parents(root) + ["--ro-bind", root, root]
     cmd += _parents(f"{LMLIB_MOUNT}/lmlib") + ["--ro-bind", lmlib_dir(), f"{LMLIB_MOUNT}/lmlib",
             "--proc", "/proc", "--dev", "/dev",
-            "--size", size, "--perms", "1777", "--tmpfs", "/tmp",
             "--size", size, "--perms", "0777", "--tmpfs", HOME,
             "--dir", "/job", "--perms", "0444", "--file", str(job_fd), JOB_PATH,
             "--chdir", HOME]
