@@ -55,6 +55,27 @@ def _comments(source: str) -> dict[int, tuple[str, bool]]:
     return found
 
 
+def _statement_comment(stmt: ast.stmt, comments: dict[int, tuple[str, bool]]) -> str | None:
+    """The comment after ``stmt`` on its line(s), else the comment lines right above it, else None."""
+    inline = [comments[r][0] for r in range(stmt.lineno, stmt.end_lineno + 1) if r in comments and not comments[r][1]]
+    above, row = [], stmt.lineno - 1
+    while row in comments and comments[row][1]:  # a block of comment lines right above the statement
+        above.insert(0, comments[row][0])
+        row -= 1
+    return " ".join(inline if inline else above).strip() or None
+
+
+def assignment_comment(source: str, name: str) -> str | None:
+    """The comment of the module-level assignment to ``name`` in ``source`` (as for a field), or None."""
+    tree, comments = ast.parse(source), _comments(source)
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(isinstance(t, ast.Name) and t.id == name
+                                                                 for t in targets):
+            return _statement_comment(stmt, comments)
+    return None
+
+
 def _is_field_call(node: ast.expr) -> bool:
     """Whether ``node`` is ``field(...)`` or ``dataclasses.field(...)``."""
     func = node.func if isinstance(node, ast.Call) else None
@@ -76,17 +97,11 @@ def source_comments(source: str, class_name: str | None = None) -> dict[str, tup
     for stmt in cls.body:
         if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
             continue
-        inline = [comments[r][0] for r in range(stmt.lineno, stmt.end_lineno + 1)
-                  if r in comments and not comments[r][1]]
-        above, row = [], stmt.lineno - 1
-        while row in comments and comments[row][1]:  # a block of comment lines right above the field
-            above.insert(0, comments[row][0])
-            row -= 1
-        text = " ".join(inline) if inline else " ".join(above)
+        text = _statement_comment(stmt, comments)
         default = stmt.value
         written = None if default is None or _is_field_call(default) else " ".join(
             ast.get_source_segment(source, default).split())
-        fields[stmt.target.id] = (ast.get_source_segment(source, stmt.annotation) or "", written, text.strip() or None)
+        fields[stmt.target.id] = (ast.get_source_segment(source, stmt.annotation) or "", written, text)
     return fields
 
 
