@@ -11,7 +11,7 @@
   own, are not listed again as attributes).
 * the reference documents this checkout's lmlib: the repository root comes first on ``sys.path``.
 * types from other packages (torch, numpy, the standard library, ...) have no target without intersphinx
-  (the build is offline): ``external_type`` shows them as code without a link instead of a nitpick warning.
+  (the build is offline): ``resolve_type`` shows them as code without a link instead of a nitpick warning.
   lmlib's own names are never treated so: a missing lmlib target stays a warning.
 """
 
@@ -95,11 +95,11 @@ def escape_docstring(lines: list[str]) -> list[str]:
 
 def fields_table(rows: list[fieldnotes.FieldRow]) -> nodes.table:
     """A docutils table of config rows: field, type, default, meaning."""
-    table = nodes.table(classes=["lmlib-fields"])
+    table = nodes.table(classes=["lmlib-fields", "colwidths-auto"])  # the browser sizes the columns
     group = nodes.tgroup(cols=4)
     table += group
-    for width in (18, 16, 14, 52):
-        group += nodes.colspec(colwidth=width)
+    for _ in range(4):
+        group += nodes.colspec(colwidth=1)
     head, body = nodes.thead(), nodes.tbody()
     group += head
     group += body
@@ -217,9 +217,19 @@ class FieldsDirective(SphinxDirective):
         return [table]
 
 
+def _inherited_doc(obj, lines: list[str]) -> bool:
+    """Whether autodoc's ``lines`` for ``obj`` are the docstring of its type (or of a builtin class it
+    aliases), not one lmlib wrote."""
+    doc = getattr(obj, "__doc__", None)
+    first = inspect.cleandoc(doc).splitlines()[0].strip() if doc and doc.strip() else None
+    return bool(first) and any(line.strip() == first for line in lines[:1])
+
+
 def process_docstring(app: Sphinx, what: str, name: str, obj, options, lines: list[str]) -> None:
     """autodoc-process-docstring: lmlib's docstrings escaped (``escape_docstring``); a config class's
     docstring ends with its fields table."""
+    if what == "data" and _inherited_doc(obj, lines):
+        lines.clear()  # a constant's "docstring" is its type's (dict's, tuple's): its comment says what it is
     if name.startswith("lmlib."):
         lines[:] = escape_docstring(lines)
     if what == "class" and fieldnotes.is_config(obj):
@@ -234,10 +244,26 @@ def is_external(target: str) -> bool:
     return target.split(".")[0] in EXTERNAL_PACKAGES or target in EXTERNAL_BARE_NAMES
 
 
-def external_type(app: Sphinx, env, node, contnode):
-    """missing-reference: another package's type is shown as code without a link (no warning)."""
-    if node.get("refdomain") == "py" and is_external(node.get("reftarget", "")):
+def resolve_type(app: Sphinx, env, node, contnode):
+    """missing-reference: a type in a signature that names an lmlib type alias (``Params = dict``, documented
+    as data) links to it; another package's type is shown as code without a link (no warning). Anything
+    else stays unresolved, and a warning."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    if is_external(target):
         return contnode
+    if node.get("reftype") == "class":
+        domain = env.get_domain("py")
+        return domain.resolve_xref(env, node.get("refdoc", ""), app.builder, "data", target, node, contnode)
+    return None
+
+
+def skip_member(app: Sphinx, what: str, name: str, obj, skip: bool, options) -> bool | None:
+    """autodoc-skip-member: a NamedTuple's generated field properties ("Alias for field number 0") are not
+    listed; the class's signature names its fields."""
+    if what == "class" and (getattr(obj, "__doc__", None) or "").startswith("Alias for field number"):
+        return True
     return None
 
 
@@ -254,4 +280,5 @@ def setup(app: Sphinx) -> None:
     app.add_directive("lmlib-fields", FieldsDirective)
     app.connect("config-inited", repository_first)
     app.connect("autodoc-process-docstring", process_docstring)
-    app.connect("missing-reference", external_type)
+    app.connect("missing-reference", resolve_type)
+    app.connect("autodoc-skip-member", skip_member)
