@@ -98,8 +98,8 @@ def fields_table(rows: list[fieldnotes.FieldRow]) -> nodes.table:
     table = nodes.table(classes=["lmlib-fields", "colwidths-auto"])  # the browser sizes the columns
     group = nodes.tgroup(cols=4)
     table += group
-    for _ in range(4):
-        group += nodes.colspec(colwidth=1)
+    for width in (16, 16, 12, 40):  # used by text and LaTeX output; HTML sizes "colwidths-auto" itself
+        group += nodes.colspec(colwidth=width)
     head, body = nodes.thead(), nodes.tbody()
     group += head
     group += body

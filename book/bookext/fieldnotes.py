@@ -99,8 +99,12 @@ def source_comments(source: str, class_name: str | None = None) -> dict[str, tup
             continue
         text = _statement_comment(stmt, comments)
         default = stmt.value
-        written = None if default is None or _is_field_call(default) else " ".join(
-            ast.get_source_segment(source, default).split())
+        if default is None or _is_field_call(default):
+            written = None
+        elif default.lineno == default.end_lineno:  # as written (3e-3, 16_384)
+            written = ast.get_source_segment(source, default)
+        else:  # a default over several lines, on one
+            written = ast.unparse(default)
         fields[stmt.target.id] = (ast.get_source_segment(source, stmt.annotation) or "", written, text)
     return fields
 
