@@ -98,9 +98,9 @@ class ImageTextConfig:
     patch_size: int = 4  # side of a square patch; the image becomes (image_size / patch_size)^2 patch tokens
     max_text: int = 6  # caption tokens, end marks included
     n_layer: int = 2  # Transformer blocks shared by patch and text tokens
-    n_head: int = 4
-    n_embd: int = 64
-    dropout: float = 0.0
+    n_head: int = 4  # attention heads per block; n_embd must be divisible by n_head
+    n_embd: int = 64  # width of the residual stream (patch and text tokens alike)
+    dropout: float = 0.0  # dropout on attention, residual and embeddings (training only)
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:

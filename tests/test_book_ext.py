@@ -3,6 +3,7 @@ diagrams described, the smallest plotly bundle chosen. Needs the book stack (Sph
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ pytest.importorskip("sphinx")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book"))
 
-from bookext import a11y, assets, remarks, widgets  # noqa: E402
+from bookext import a11y, apiref, assets, remarks, widgets  # noqa: E402
 
 
 def _model(name, module="@jupyter-widgets/controls", **state):
@@ -227,3 +228,74 @@ def test_move_remarks_changes_only_code_cells():
     assert "Timings depend on the machine." in cell_input.children[0].astext()
     assert "The time varies" in other_input.children[0].astext()
     assert prose.astext() == code
+
+
+# ------------------------------------------------------------------ appendix C, the lmlib reference (apiref)
+PIPELINE = ["data", "tokenizers", "models", "layers", "train", "train_config", "train_callbacks", "train_hardware",
+            "optim", "distributed", "generate", "checkpoint"]
+
+
+def _sphinx_text(tmp_path, modules: list[str], extra_path: Path | None = None) -> tuple[str, str]:
+    """(text output, warnings) of a minimal Sphinx project, nitpicky, whose one page is ``lmlib-module``
+    directives, with the book's apiref extension and its autodoc settings."""
+    from sphinx.application import Sphinx
+
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = [str(ROOT / "book"), str(ROOT)] + ([str(extra_path)] if extra_path else [])
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path[:0] = {paths!r}\nextensions = ['bookext.apiref']\nnitpicky = True\n"
+        "autodoc_member_order = 'bysource'\nautodoc_type_aliases = {'Params': 'lmlib.jax_twin.Params'}\n")
+    (src / "index.rst").write_text("Reference\n=========\n\n" + "".join(f".. lmlib-module:: {m}\n\n" for m in modules))
+    warnings = io.StringIO()
+    app = Sphinx(str(src), str(src), str(tmp_path / "out"), str(tmp_path / "doctrees"), "text", status=None,
+                 warning=warnings, freshenv=True)
+    app.build()
+    return (tmp_path / "out" / "index.txt").read_text(encoding="utf-8"), warnings.getvalue()
+
+
+def test_the_pipeline_reference_documents_every_public_name_and_every_config_field(tmp_path):
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "book"))
+    from bookext import fieldnotes
+
+    modules = [f"lmlib.{m}" for m in PIPELINE]
+    text, warnings = _sphinx_text(tmp_path, modules + ["lmlib.runtime"])  # train re-exports seed_everything
+    assert warnings == "", warnings  # clean under nitpicky: lmlib's references resolve, docstrings parse
+    for name in modules:
+        own, constants, elsewhere = apiref.module_members(name)
+        assert own, name
+        for member in own + constants:
+            assert f"{name}.{member}" in text, f"{name}.{member} is not in the reference"
+        for member in elsewhere:  # re-exports: documented where defined, named here
+            assert member in text
+        for obj in vars(importlib.import_module(name)).values():
+            if fieldnotes.is_config(obj) and obj.__module__ == name:
+                for row in fieldnotes.field_rows(obj):
+                    assert row.name in text and " ".join(row.meaning.split()[:4]) in " ".join(text.split()), row
+    # documented once: train re-exports TrainConfig, documented in train_config
+    assert text.count("class lmlib.train_config.TrainConfig(") == 1 and "lmlib.train.TrainConfig" not in text
+
+
+def test_a_config_field_without_a_comment_fails_the_build(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "lmlib_tiny.py").write_text(
+        '"""A tiny module."""\nfrom dataclasses import dataclass\n\n__all__ = ["TinyConfig"]\n\n\n@dataclass\n'
+        'class TinyConfig:\n    """Tiny."""\n\n    width: int = 2  # how wide\n    depth: int = 3\n')
+    text, warnings = _sphinx_text(tmp_path, ["lmlib_tiny"], extra_path=tmp_path / "pkg")
+    assert "TinyConfig: fields without a comment saying what they mean: ['depth']" in warnings
+
+
+def test_lmlib_docstrings_plain_text_arithmetic_is_escaped():
+    assert apiref.escape_rst("Largest |a - b| over ``n|m`` inputs") == r"Largest \|a - b\| over ``n|m`` inputs"
+    assert apiref.escape_rst("+, *, powers; x**2; *word* and **bold**") == r"+, \*, powers; x\*\*2; *word* and **bold**"
+    assert apiref.escape_rst("a * b and * bullet") == "a * b and * bullet"
+    lines = ["Example::", "", "    |x| * y", "", "back |here|", ">>> a|b"]
+    assert apiref.escape_docstring(lines) == ["Example::", "", "    |x| * y", "", r"back \|here\|", ">>> a|b"]
+
+
+def test_external_types_are_recognised_and_lmlib_names_never_are():
+    assert apiref.is_external("torch.Tensor") and apiref.is_external("pathlib.Path") and apiref.is_external("Tensor")
+    assert apiref.is_external("numpy.ndarray") and apiref.is_external("~torch.nn.Module")
+    assert not apiref.is_external("lmlib.models.GPT") and not apiref.is_external("GPTConfig")

@@ -7,6 +7,8 @@ meets it.
   mermaid), and never a widget manager.
 * ``widgets``: stored ipywidgets drawn at build time, inputs disabled with a note and links to run them.
 * ``a11y``: ``lang="zh"`` on Chinese text, text descriptions of diagrams.
+* ``apiref``: appendix C, the lmlib reference (autodoc, and a table of every config dataclass's fields
+  with the meanings its source's comments give them, read by ``fieldnotes``).
 * ``remarks``: a cell's ``# nbval-ignore-output:`` remark (about the tests) shown as one collapsed line
   above its code instead of in it.
 
@@ -22,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from docutils import nodes
 from sphinx.application import Sphinx
 
-from . import a11y, assets, launch, remarks, widgets
+from . import a11y, apiref, assets, launch, remarks, widgets
 
 
 @lru_cache(maxsize=32)
@@ -97,6 +99,7 @@ def bundle_styles(app: Sphinx, exception: Exception | None) -> None:
 
 
 def setup(app: Sphinx) -> dict:
+    apiref.setup(app)
     app.add_config_value("offline_plotly_js", "", "html", types=[str])
     app.add_config_value("offline_plotly_cartesian_js", "", "html", types=[str])
     app.connect("config-inited", launch.configure, priority=100)
