@@ -37,7 +37,7 @@ class TrainConfig:
     batch_size: int = 32  # windows per batch
     seq_len: int = 64  # tokens per window (must not exceed a GPT's block_size)
     lr: float = 3e-3  # peak learning rate of AdamW
-    seed: int = 0  # seeds the weights' init is not touched; seeds batch sampling and dropout
+    seed: int = 0  # seeds batch sampling and dropout masks; the weights' initialisation is seeded by the caller
     weight_decay: float = 0.0  # AdamW decoupled weight decay, applied to matrices only
     betas: tuple[float, float] = (0.9, 0.99)  # AdamW moment decay rates
     grad_clip: float | None = 1.0  # clip the global gradient norm to this (None: no clipping)
