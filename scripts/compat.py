@@ -12,9 +12,10 @@ Torch is the expensive part. The script first installs it without any index (``p
 from wheels this machine already has, such as pip's ``find-links``). Where that fails it reports "no torch
 available offline" unless ``--download-torch`` is given: PyPI's Linux build of torch carries CUDA (about
 0.5 GB for torch itself plus about 2.7 GB of NVIDIA libraries once unpacked). With ``--download-torch``
-the NVIDIA libraries are unpacked once into the work folder and shared by every venv (a ``.pth`` file),
-so each further Python costs only its own torch wheel. Venvs are kept in the work folder
-(``~/.cache/lmlib-compat`` or ``--workdir``) and reused by the next run.
+the NVIDIA libraries are unpacked once into the work folder and hard-linked into every venv (no
+extra disk space; not a ``.pth`` file, which the grader's sandbox could not follow), so each further Python
+costs only its own torch wheel. Venvs are kept in the work folder (``~/.cache/lmlib-compat`` or ``--workdir``)
+and reused by the next run.
 
 What each row means: "lmlib tests" is ``pytest tests`` with the selection of ``make test-lib`` (no book
 build, browser or widget-driving tests) in a copy of this checkout; "chapters" is nbval over ``chapters/``
@@ -115,9 +116,40 @@ def pinned(requirement: str) -> str | None:
     return None
 
 
+LEGACY_PTH = "lmlib_compat_cuda_libs.pth"  # how earlier versions of this script shared the CUDA libraries
+
+
+def site_packages(vpy: str) -> str:
+    return subprocess.run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def link_cuda_libs(vpy: str, shared: Path) -> None:
+    """Hard-link the shared CUDA libraries into the venv's site-packages (no copy, no extra disk space).
+
+    Not a .pth file pointing at ``shared``: the grader's sandbox (lmlib.exercises.grading.sandbox) binds only
+    the interpreter's own folders, so torch found no CUDA libraries there and every graded notebook failed.
+    """
+    site = site_packages(vpy)
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except FileExistsError:
+            pass
+        except OSError:  # another file system
+            shutil.copy2(src, dst)
+
+    shutil.copytree(shared, site, copy_function=link, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+    Path(site, LEGACY_PTH).unlink(missing_ok=True)
+
+
 def install_torch(vpy: str, spec: str, workdir: Path, download: bool, log: Path) -> str:
     """Install ``spec`` into the venv of ``vpy``; return how ("local wheel", "PyPI", or why not)."""
     if run([vpy, "-c", "import torch"], log=log) == 0:
+        legacy = Path(site_packages(vpy), LEGACY_PTH)
+        if legacy.exists():  # a venv of an older version of this script: its CUDA libraries behind a .pth
+            link_cuda_libs(vpy, Path(legacy.read_text().strip()))
         return "present"
     # torch itself from a wheel on this machine (no index), then its small pure-Python dependencies
     if run([vpy, "-m", "pip", "install", "--no-index", "--no-deps", "--progress-bar", "off", spec], log=log) == 0:
@@ -132,7 +164,7 @@ def install_torch(vpy: str, spec: str, workdir: Path, download: bool, log: Path)
     wheels = [(i["metadata"]["name"], i["metadata"]["version"]) for i in json.loads(report.read_text())["install"]]
     nvidia = sorted(f"{n}=={v}" for n, v in wheels if n.lower().startswith("nvidia-"))
     rest = [f"{n}=={v}" for n, v in wheels if not n.lower().startswith("nvidia-")]
-    if nvidia:  # Python-independent CUDA libraries: unpacked once, shared through a .pth file
+    if nvidia:  # Python-independent CUDA libraries: unpacked once, hard-linked into every venv
         shared = workdir / ("cuda-" + hashlib.sha256("\n".join(nvidia).encode()).hexdigest()[:12])
         if not (shared / ".complete").exists():
             shutil.rmtree(shared, ignore_errors=True)
@@ -140,9 +172,7 @@ def install_torch(vpy: str, spec: str, workdir: Path, download: bool, log: Path)
                     *nvidia], log=log) != 0:
                 return "CUDA libraries failed to install"
             (shared / ".complete").touch()
-        site = subprocess.run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True).stdout.strip()
-        Path(site, "lmlib_compat_cuda_libs.pth").write_text(str(shared) + "\n")
+        link_cuda_libs(vpy, shared)
     if run([vpy, "-m", "pip", "install", "--no-deps", "--progress-bar", "off", *rest], log=log) != 0:
         return "PyPI install failed"
     return "PyPI"
