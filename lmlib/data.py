@@ -2,8 +2,10 @@
 
 Chapter 3 (section 3.2, preprocessing and sequence encoding) explains this module; chapter 5 uses it.
 
-The default corpus, ``"python-docs"``, is the text of Python's reference manual that ships with CPython
-(``pydoc_data.topics``), so the book never needs a network. Named optional corpora are downloaded once,
+The default corpus, ``"python-docs"``, is the text of Python's reference manual (``pydoc_data.topics``) as
+CPython 3.11.7 ships it, bundled with lmlib (PSF licence), so the book never needs a network and reads the
+same text on every Python: each release ships another edition (458,917 characters in 3.10.13, 510,586 in
+3.13.0), which changed every loss and sample a chapter stores. Named optional corpora are downloaded once,
 checked against a SHA-256 digest, cached, and replaced by the default (with a warning) when offline.
 """
 
@@ -26,6 +28,7 @@ import torch
 
 __all__ = [
     "DEFAULT_CORPUS",
+    "python_docs_topics",
     "RemoteCorpus",
     "REMOTE_CORPORA",
     "available_corpora",
@@ -85,10 +88,27 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LMLIB_CACHE", Path.home() / ".cache" / "lmlib"))
 
 
-def _python_docs() -> str:
-    from pydoc_data import topics
+PYTHON_DOCS_FILE = "python-docs-3.11.7.json.gz"  # pydoc_data.topics of CPython 3.11.7, {topic: text}
+PYTHON_DOCS_SHA256 = "37d06970fc926e60c16dff401e441b84752446a36b6b64516c229fdec77e992c"  # of the joined text
 
-    return "".join(topics.topics[key] for key in sorted(topics.topics))
+
+def python_docs_topics() -> dict[str, str]:
+    """The topics of Python's reference manual (``pydoc_data.topics`` of CPython 3.11.7), by name."""
+    import gzip
+    import json
+    from importlib.resources import files
+
+    with files("lmlib").joinpath("assets", PYTHON_DOCS_FILE).open("rb") as raw:
+        topics = json.loads(gzip.decompress(raw.read()).decode("utf-8"))
+    text = "".join(topics[key] for key in sorted(topics))
+    if _sha256(text.encode("utf-8")) != PYTHON_DOCS_SHA256:
+        raise OSError(f"lmlib/assets/{PYTHON_DOCS_FILE} is damaged (its SHA-256 digest differs); reinstall lmlib")
+    return topics
+
+
+def _python_docs() -> str:
+    topics = python_docs_topics()
+    return "".join(topics[key] for key in sorted(topics))
 
 
 def _sha256(data: bytes) -> str:

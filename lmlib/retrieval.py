@@ -1,7 +1,8 @@
 """Retrieval-based question answering over Python's reference manual (chapter 6.2).
 
-* ``manual_passages()``: the manual (``pydoc_data.topics``) cut into passages: every method entry such as
-  ``str.strip([chars])`` with its description, and the first paragraph of every section.
+* ``manual_passages()``: the manual (``pydoc_data.topics``, in the edition every Python reads:
+  ``data.python_docs_topics``) cut into passages: every method entry such as ``str.strip([chars])`` with
+  its description, and the first paragraph of every section.
 * ``method_questions()``: questions with known answers, written by other people than the manual's
   authors: the docstring summary of each ``str`` method (from CPython's C source), e.g. "Return a copy
   of the string with leading and trailing whitespace removed." The answer is the method, ``str.strip``,
@@ -41,11 +42,12 @@ class Passage:
 
 def manual_passages() -> list[Passage]:
     """Every method entry and the first paragraph of every section of the manual, each once, by key."""
-    from pydoc_data import topics
+    from .data import python_docs_topics
 
+    topics = python_docs_topics()  # the edition every Python reads (lmlib.data)
     found: dict[str, Passage] = {}
-    for name in sorted(topics.topics):
-        text = topics.topics[name]
+    for name in sorted(topics):
+        text = topics[name]
         for m in _ENTRY.finditer(text):
             key = f"{m['owner']}.{m['name']}"
             body = re.sub(r"\s+", " ", m["body"]).strip()

@@ -10,13 +10,31 @@ from conftest import warned_at_caller
 from lmlib import data
 
 
-def test_default_corpus_is_pydoc_topics_in_sorted_order():
+def test_default_corpus_is_the_3_11_7_manual_on_every_python():
+    # The same text whatever Python runs the book: each CPython release ships another edition of the manual
+    # (458,917 characters in 3.10.13, 510,586 in 3.13.0), which changed the chapters' stored losses.
+    text = data.load_corpus()
+    topics = data.python_docs_topics()
+    assert text == "".join(topics[k] for k in sorted(topics))
+    assert len(text) == 464_970 and len(topics) == 79
+    assert hashlib.sha256(text.encode()).hexdigest() == data.PYTHON_DOCS_SHA256
+    assert data.load_corpus("python-docs") == text
+    assert "The \"if\" statement" in topics["if"]
+
+
+def test_the_bundled_manual_is_this_pythons_own_on_3_11_7():
+    import sys
     from pydoc_data import topics
 
-    text = data.load_corpus()
-    assert text == "".join(topics.topics[k] for k in sorted(topics.topics))
-    assert 400_000 < len(text) < 600_000
-    assert data.load_corpus("python-docs") == text
+    if sys.version_info[:3] != (3, 11, 7):
+        pytest.skip("the bundled edition is CPython 3.11.7's")
+    assert data.python_docs_topics() == topics.topics
+
+
+def test_a_damaged_bundled_manual_is_refused(monkeypatch):
+    monkeypatch.setattr(data, "PYTHON_DOCS_SHA256", "0" * 64)
+    with pytest.raises(OSError, match=r"python-docs-3\.11\.7\.json\.gz is damaged.*reinstall lmlib"):
+        data.load_corpus()
 
 
 def test_text_file_corpus(tmp_path, ascii_locale):  # read as UTF-8 whatever the locale
