@@ -103,7 +103,8 @@ class ScriptedPdb(_stdlib_pdb()):
         self.prompt = "(Pdb) "
 
     def precmd(self, line: str) -> str:
-        self.stdout.write(line + "\n")  # the echo a terminal would show
+        if not line.startswith("_pdbcmd"):  # pdb's own internal commands (Python 3.13+) are not typed by anyone
+            self.stdout.write(line + "\n")  # the echo a terminal would show
         return super().precmd(line)
 
     def do_EOF(self, arg: str) -> bool:  # commands ran out: leave quietly, as 'quit' would
