@@ -5,7 +5,7 @@ Chapter 3 (section 3.2, preprocessing and sequence encoding) explains this modul
 The default corpus, ``"python-docs"``, is the text of Python's reference manual (``pydoc_data.topics``) as
 CPython 3.11.7 ships it, bundled with lmlib (PSF licence), so the book never needs a network and reads the
 same text on every Python: each release ships another edition (458,917 characters in 3.10.13, 510,586 in
-3.13.0), which changed every loss and sample a chapter stores. Named optional corpora are downloaded once,
+3.13.0), which changed the losses and samples the chapters store. Named optional corpora are downloaded once,
 checked against a SHA-256 digest, cached, and replaced by the default (with a warning) when offline.
 """
 
