@@ -187,7 +187,9 @@ def junit_counts(path: Path) -> dict:
         bad = case.find("failure")
         if bad is None:
             bad = case.find("error")
-        name = f"{Path(case.get('classname', '').replace('.', '/')).name}::{case.get('name')}"
+        owner = case.get("classname", "")  # "tests.test_data" or "chapters.07d_frameworks.ipynb"
+        owner = owner[: -len(".ipynb")] if owner.endswith(".ipynb") else owner
+        name = f"{owner.rsplit('.', 1)[-1]}::{case.get('name')}"
         if bad is not None:
             counts["failed"] += 1
             counts["failures"].append(name)
@@ -287,7 +289,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.table_only:  # re-read the junit files of every row in compat*.json
         rows = []
-        for path in sorted(args.workdir.glob("compat*.json")):
+        for path in sorted(args.workdir.glob("compat*.json"), key=lambda p: p.stat().st_mtime):  # newest row wins
             for row in json.loads(path.read_text()):
                 tag = "py" + row["python"]
                 for key, suffix in (("tests", "tests"), ("chapters", "chapters")):
@@ -301,14 +303,14 @@ def main() -> None:
     if not pythons:
         sys.exit("no Python 3.10-3.13 found (pyenv versions or python3.X on PATH)")
     print("Pythons:", ", ".join(f"{'.'.join(map(str, v))} ({p})" for p, v in pythons), flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()  # the checkout copied now (uncommitted changes included)
     src = source_copy(args.workdir)
     rows = []
     for python, version in pythons:
         print(f"\n== Python {'.'.join(map(str, version))}: log in {args.workdir}", flush=True)
         rows.append(check(python, version, args, src))
         print(table(rows[-1:]), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
     out = f"lmlib compatibility, checkout {commit} ({src.name}), {time.strftime('%Y-%m-%d %H:%M')}\n\n{table(rows)}\n"
     name = "compat-" + "-".join(r["python"] for r in rows)
     (args.workdir / f"{name}.md").write_text(out)
