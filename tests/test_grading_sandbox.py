@@ -141,7 +141,7 @@ def class_run(tmp_path_factory):
                                  "        fh.write(b'0' * 1024**2)", RIGHT_BOOK),
         # escaping the copy
         "read_classmates.ipynb": _nb(
-            "import os, sys\nfound = []\nskip = ('/proc', '/sys', '/dev', '/usr', '/etc', sys.prefix)\n"
+            "import os, sys\nfound = []\nskip = ('/proc', '/sys', '/dev', '/usr', '/etc', sys.prefix, sys.base_prefix)\n"
             "for top in ['/', '/tmp', '/home', '/root', '/work']:\n"
             "    for d, dirs, files in os.walk(top):\n"
             "        dirs[:] = [x for x in dirs if not os.path.join(d, x).startswith(skip)]\n"
