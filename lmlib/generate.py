@@ -162,36 +162,46 @@ class _OneTokenStep:
         self.token = torch.zeros(1, 1, dtype=torch.long, device=device)
         self.index = torch.full((1,), cache.length, dtype=torch.long, device=device)
         if capture:
-            length = cache.length
-            cache.index = self.index
-            try:
-                side = torch.cuda.Stream(device)  # warm-up off the default stream, as CUDA graphs require
-                side.wait_stream(torch.cuda.current_stream(device))
-                with torch.cuda.stream(side):
-                    for _ in range(2):
-                        cache.length = length
-                        model(self.token, cache)  # writes at the free position ``length``: overwritten later
-                torch.cuda.current_stream(device).wait_stream(side)
-                cache.length = length
-                self.graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(self.graph):
-                    self.logits = model(self.token, cache)
-            finally:
-                cache.index, cache.length = None, length
+            self._capture()
+
+    def _capture(self) -> None:
+        """Record the step as a CUDA graph (``self.graph``, writing its logits to ``self.logits``); the
+        cache's length and index are left as they were."""
+        model, cache, device = self.model, self.cache, self.token.device
+        length = cache.length
+        cache.index = self.index
+        try:
+            side = torch.cuda.Stream(device)  # warm-up off the default stream, as CUDA graphs require
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    cache.length = length
+                    model(self.token, cache)  # writes at the free position ``length``: overwritten later
+            torch.cuda.current_stream(device).wait_stream(side)
+            cache.length = length
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.logits = model(self.token, cache)
+        finally:
+            cache.index, cache.length = None, length
 
     def __call__(self, token: int) -> torch.Tensor:
         """Logits (1, 1, V) for ``token`` at the cache's next position; the cache grows by one."""
         self.token.fill_(token)
         self.index.fill_(self.cache.length)
         if self.graph is not None:
-            self.graph.replay()
-            self.cache.length += 1
-            return self.logits
+            return self._replay()
         self.cache.index = self.index
         try:
             return self.model(self.token, self.cache)  # (which counts the new position itself)
         finally:
             self.cache.index = None
+
+    def _replay(self) -> torch.Tensor:
+        """The captured graph run once more, on the token and position just written into its inputs."""
+        self.graph.replay()
+        self.cache.length += 1
+        return self.logits
 
 
 def _one_token_step(model: torch.nn.Module, state, capture: bool):

@@ -12,6 +12,8 @@ from lmlib import models, tokenizers
 # The book's browser tests share one built book, one local server and one browser (tests/bookbrowser.py).
 from bookbrowser import base_url, browser, html_dir  # noqa: E402,F401
 
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
+
 TINY_TEXT = (
     "The quick brown fox jumps over the lazy dog. "
     "A language model predicts the next token from the ones before it.\n"
@@ -64,6 +66,17 @@ def quick(**overrides) -> "train.TrainConfig":
 
     base = dict(steps=6, batch_size=4, seq_len=8, lr=3e-3, seed=0, eval_interval=3, progress=False)
     return train.TrainConfig(**{**base, **overrides})
+
+
+def load_repo_file(relative: str, name: str):
+    """The repository file ``relative`` (a script outside any package, e.g. ``scripts/compat.py``) imported
+    as a module called ``name``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT_DIR, relative))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def rewrite_header(path, edit) -> None:

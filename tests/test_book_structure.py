@@ -1,7 +1,6 @@
 """The book's structure: every chapter is in the table of contents and vice versa, stored with outputs,
 starts with the shared set-up cell, and ends with a summary and exercises."""
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -9,16 +8,14 @@ import nbformat
 import pytest
 
 from booktoc import toc_files
+from conftest import load_repo_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 
 
 def _load_sync():
-    spec = importlib.util.spec_from_file_location("sync_repo_url", ROOT / "book" / "sync_repo_url.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_repo_file("book/sync_repo_url.py", "sync_repo_url")
 
 
 def test_there_are_chapters():

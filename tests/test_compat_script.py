@@ -1,17 +1,15 @@
 """scripts/compat.py runs the same lmlib tests on every Python as `make test-lib` runs here."""
 
-import importlib.util
 import re
 from pathlib import Path
+
+from conftest import load_repo_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _compat():
-    spec = importlib.util.spec_from_file_location("compat_script", ROOT / "scripts" / "compat.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_repo_file("scripts/compat.py", "compat_script")
 
 
 def _make_test_lib_ignores() -> set[str]:

@@ -261,7 +261,49 @@ def test_one_token_step_with_fixed_shapes_matches_the_growing_cache():
         b, _ = model.advance(idx[:, i : i + 1], growing)
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
         assert fixed.length == growing.length == i + 1 and fixed.index is None
-    assert generate._one_token_step(model, fixed, capture=True) is None  # the graph is for CUDA only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the graph is for CUDA only: on the CPU it is not even tried
+        assert generate._one_token_step(model, fixed, capture=True) is None
+    assert generate._one_token_step(model, fixed, capture=False) is None
+
+
+def test_one_token_step_gives_the_model_its_position_as_a_tensor():
+    """What a CUDA graph replays: the position comes from the step's own device tensor (KVCache.index), which
+    the step fills before each call; the plain growing-cache path would give the same logits, but a graph
+    captured from it would write every token at the capture's position."""
+    model = tiny_gpt(13, block_size=16).eval()
+    cache = model.new_state()
+    model.advance(torch.tensor([[1, 2, 3, 4]]), cache)
+    step = generate._OneTokenStep(model, cache, capture=False)
+    seen = []
+    forward = model.forward
+
+    def spy(idx, state=None):
+        seen.append((state.index, int(state.index)))
+        return forward(idx, state)
+
+    model.forward = spy
+    step(5)
+    step(6)
+    assert [(index is step.index, value) for index, value in seen] == [(True, 4), (True, 5)]
+    assert cache.index is None and cache.length == 6
+
+
+def test_one_token_step_keeps_its_inputs_on_the_caches_device():
+    """The step's token and position live where the cache does (a GPU in real use). The meta device, which
+    holds shapes but no data, stands in for a second device here, so a step that left them on the CPU fails."""
+    model = tiny_gpt(13, block_size=16).eval()
+    cache = model.new_state()
+    model.advance(torch.tensor([[1, 2, 3, 4]]), cache)
+    model.to("meta")
+    cache.keys = [k.to("meta") for k in cache.keys]
+    cache.values = [v.to("meta") for v in cache.values]
+    with model.ids_checked():  # a meta tensor has no values to check
+        step = generate._OneTokenStep(model, cache, capture=False)
+        assert step.token.device.type == step.index.device.type == "meta"
+        assert step.token.dtype == step.index.dtype == torch.long
+        logits = step(5)
+    assert logits.device.type == "meta" and logits.shape == (1, 1, 13) and cache.length == 5
 
 
 def test_unwritten_cache_slots_are_zero_so_masked_attention_stays_finite():
