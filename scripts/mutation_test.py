@@ -52,7 +52,8 @@ COPIED = ("lmlib", "tests", "conftest.py", "_toc.yml")  # tests/conftest.py read
 REWRITTEN_DECORATORS = ("torch.no_grad()", "property")
 # The tests that may kill each module's mutants: the module's own tests, the tests of the modules built on
 # it inside the core, and the robustness suites. Slow tests of other parts (exercise grading, which starts
-# notebook kernels; the dashboard's threads; throughput measurements; the book) are left out. A file that a
+# notebook kernels; the dashboard's threads, also inside the robustness suites, by the ``-k`` in pyproject.toml;
+# throughput measurements; the book) are left out. A file that a
 # checkout does not have (e.g. the robustness suites before they were written) is skipped.
 ROBUST = ("test_robust_items.py", "test_robust_direct.py", "test_robust_properties.py")
 SELECTION = {

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from lmlib import checkpoint, dashboard, data, envreport, generate, growth, models, runtime, tokenizers, train
@@ -43,8 +43,10 @@ OUTCOMES: dict[str, Counter] = defaultdict(Counter)
 
 
 def examples(factor: float = 1.0):
+    # Under mutation testing a failure only has to be seen, not explained: no shrinking of failing examples.
+    phases = [p for p in Phase if p is not Phase.shrink] if PROFILE == "mutation" else list(Phase)
     return settings(max_examples=max(2, int(EXAMPLES * factor)), deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+                    suppress_health_check=list(HealthCheck), phases=phases)
 
 
 @pytest.fixture(scope="module", autouse=True)
