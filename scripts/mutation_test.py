@@ -184,7 +184,11 @@ def survivors(work: Path, module: str) -> list[str]:
 
 
 def run_mutmut(folder: Path, names: list[str], max_children: int, nice: int) -> int:
-    env = {**os.environ, "LMLIB_HYPOTHESIS_PROFILE": "mutation", "PYTHONDONTWRITEBYTECODE": "1"}
+    # One torch thread: mutmut forks each mutant's run from a process whose tests already started torch's
+    # thread pool, and a forked child that trains on two threads hung until its timeout (every mutant of
+    # generate() "timed out", even one that fails at once).
+    env = {**os.environ, "LMLIB_HYPOTHESIS_PROFILE": "mutation", "PYTHONDONTWRITEBYTECODE": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)  # the work copy's lmlib, not the checkout's
     command = ["nice", "-n", str(nice), *_mutmut_command(), "run", "--max-children", str(max_children), *names]
     print("running:", " ".join(command[:8]), f"... (in {folder})", flush=True)
