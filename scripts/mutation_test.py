@@ -259,13 +259,13 @@ def _needs_cuda(module: str, name: str, cuda: bool) -> bool:
 def _row(label: str, c: Counter) -> str:
     run = c["mutants"] - c["not run"] - c["needs CUDA"]
     rate = (c["killed"] + c["timeout"]) / run if run else float("nan")
-    return f"{label:<12}" + "".join(f"{c[k]:>10}" for k in COLUMNS) + f"{rate:>11.1%}"
+    return f"{label:<12}" + "".join(f"{c[k]:>11}" for k in COLUMNS) + f"{rate:>11.1%}"
 
 
 def report(work: Path, modules: list[str], min_rate: float) -> int:
     equivalents = json.loads(EQUIVALENTS.read_text(encoding="utf-8")) if EQUIVALENTS.exists() else []
     total: Counter = Counter()
-    print(f"\n{'module':<12}" + "".join(f"{k:>10}" for k in COLUMNS) + f"{'kill rate':>11}")
+    print(f"\n{'module':<12}" + "".join(f"{k:>11}" for k in COLUMNS) + f"{'kill rate':>11}")
     unexplained, explained, left_total = [], 0, 0
     cuda = _cuda_available()
     for module in modules:
