@@ -28,15 +28,19 @@ __all__ = ["next_token_probs", "filter_logits", "sample", "generate", "stream", 
 PREFILL_LOGITS = 2**22  # a long prompt is read in pieces of at most this many logits (16 MiB as float32)
 
 
-def _check_sampling(temperature: float, top_k: int | None, top_p: float | None, vocab_size: int) -> None:
-    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not math.isfinite(temperature)
-            or temperature < 0):
-        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
+def _check_filters(top_k: int | None, top_p: float | None) -> None:
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
     if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real)
                               or not 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
+
+
+def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not math.isfinite(temperature)
+            or temperature < 0):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
+    _check_filters(top_k, top_p)
 
 
 def _check_logits(logits: Any) -> None:
@@ -50,7 +54,7 @@ def _check_logits(logits: Any) -> None:
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """Logits with every token outside the top ``k`` or outside the smallest set of mass ``p`` set to -inf."""
     _check_logits(logits)
-    _check_sampling(1.0, top_k, top_p, logits.size(-1))
+    _check_filters(top_k, top_p)
     out = logits.clone()
     if top_k is not None and top_k < out.size(-1):
         kth = torch.topk(out, top_k, dim=-1).values[..., -1:]
@@ -74,7 +78,7 @@ def next_token_probs(
     ``temperature=0`` puts all mass on the most likely token (greedy).
     """
     _check_logits(logits)
-    _check_sampling(temperature, top_k, top_p, logits.size(-1))
+    _check_sampling(temperature, top_k, top_p)
     greedy = torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.size(-1)).to(logits.dtype)
     if temperature == 0:
         return greedy
@@ -100,7 +104,7 @@ def sample(
     _check_logits(logits)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    _check_sampling(temperature, top_k, top_p, logits.size(-1))  # before comparing: a tensor is not a number
+    _check_sampling(temperature, top_k, top_p)  # before comparing: a tensor is not a number
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = next_token_probs(logits.float(), temperature, top_k, top_p)
@@ -127,7 +131,7 @@ def _checked_arguments(model: Any, prompt_ids: Any, max_new_tokens: Any, tempera
     """The prompt as a list of ids, after checking every argument of ``generate_ids``."""
     _check_model(model)
     vocab = model.config.vocab_size
-    _check_sampling(temperature, top_k, top_p, vocab)
+    _check_sampling(temperature, top_k, top_p)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)

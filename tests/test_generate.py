@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import TINY_TEXT, tiny_gpt, tiny_rnn
-from lmlib import generate, tokenizers, train
+from lmlib import generate, models, tokenizers, train
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +285,7 @@ def test_stream_checks_its_prompt_tokenizer_and_model():
         list(generate.stream(model, "bytes", "ab"))
     with pytest.raises(ValueError, match="model must be an lmlib model"):
         list(generate.stream(None, tok, "ab"))
-    with pytest.raises(ValueError, match="the tokenizer must be the one the model was trained with"):
+    with pytest.raises(ValueError, match=r"expects 10; the tokenizer must be the one the model was trained with$"):
         list(generate.stream(tiny_rnn(10), tok, "ab"))
 
 
@@ -300,4 +300,127 @@ def test_stream_and_generate_pass_every_setting_on(monkeypatch):
     model, tok = tiny_rnn(256), tokenizers.ByteTokenizer()
     assert generate.generate(model, tok, "p", 7, 0.5, 3, 0.9, 11, False) == "pok"
     assert list(generate.stream(model, tok, "p")) == ["o", "k"]
-    assert seen == [(7, 0.5, 3, 0.9, 11, False), (100, 1.0, None, None, None, True)]
+    assert generate.generate(model, tok, "p") == "pok"
+    defaults = (100, 1.0, None, None, None, True)
+    assert seen == [(7, 0.5, 3, 0.9, 11, False), defaults, defaults]
+
+
+def test_sampling_settings_are_checked_even_when_unused():
+    """Greedy decoding ignores top_k and top_p, and zero new tokens sample nothing: bad values still fail."""
+    logits = torch.tensor([1.0, 2.0, 3.0])
+    for bad, message in [({"top_k": 0}, "top_k must be a positive int"), ({"top_p": 0.0}, "top_p must be in")]:
+        with pytest.raises(ValueError, match=message):
+            generate.next_token_probs(logits, temperature=0, **bad)
+        with pytest.raises(ValueError, match=message):
+            list(generate.generate_ids(tiny_rnn(4), [1], 0, **bad))
+        with pytest.raises(ValueError, match=message):
+            list(generate.generate_ids(tiny_rnn(4), [1], 2, temperature=0, **bad))
+    with pytest.raises(ValueError, match="top_k must be a positive int"):
+        generate.filter_logits(logits, top_k=-1)
+
+
+def test_a_tiny_temperature_turns_greedy_only_the_rows_that_overflow():
+    """logits / temperature overflows to inf only where the logits differ; a flat row stays uniform."""
+    probs = generate.next_token_probs(torch.tensor([[0.0, 1.0], [0.0, 0.0]]), temperature=1e-40)
+    torch.testing.assert_close(probs, torch.tensor([[0.0, 1.0], [0.5, 0.5]]))
+
+
+def test_a_row_with_no_finite_logit_is_no_distribution_even_beside_a_good_row():
+    """Its probabilities stay NaN (sample then names the problem) instead of turning greedy."""
+    inf = float("inf")
+    probs = generate.next_token_probs(torch.tensor([[-inf, -inf], [1.0, 2.0]]))
+    assert probs[0].isnan().all()
+    torch.testing.assert_close(probs[1], torch.tensor([1.0, 2.0]).softmax(-1))
+    with pytest.raises(ValueError, match="no distribution to sample from"):
+        generate.sample(torch.tensor([[-inf, -inf], [1.0, 2.0]]))
+
+
+def test_token_id_zero_is_a_valid_prompt_token():
+    model = tiny_rnn(4)
+    assert len(list(generate.generate_ids(model, [0], 3, seed=0))) == 3
+    assert len(list(generate.generate_ids(model, [0, 3, 0], 3, seed=0))) == 3
+    with pytest.raises(ValueError, match=r"prompt token id -1 is outside the model's vocabulary \(0..3\)"):
+        list(generate.generate_ids(model, [0, -1], 1))
+
+
+def test_a_prompt_that_exactly_fills_the_block_is_read_whole():
+    """Only a prompt longer than block_size is cut (to its last block_size // 2 tokens)."""
+    model = tiny_gpt(13, block_size=8, seed=3).eval()
+    prompt = torch.randint(0, 13, (8,), generator=torch.Generator().manual_seed(0)).tolist()
+    whole = int(model(torch.tensor([prompt]))[0, -1].argmax())
+    half = int(model(torch.tensor([prompt[-4:]]))[0, -1].argmax())
+    assert whole != half  # (so that reading half of it would be noticed)
+    for use_cache in (True, False):
+        assert list(generate.generate_ids(model, prompt, 1, temperature=0, use_cache=use_cache)) == [whole]
+
+
+def _spy_on_advance(model):
+    """Record (tokens fed, ids checked already?, cached length before the call) for every model.advance."""
+    calls, advance = [], model.advance
+
+    def spy(idx, state=None):
+        calls.append((idx.shape[1], model._ids_checked, state.length if isinstance(state, models.KVCache) else state))
+        return advance(idx, state)
+
+    model.advance = spy
+    return calls
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_what_each_step_feeds_the_model(use_cache):
+    """With the cache: the prompt once, then one token at a time onto the cache. Without: the whole text each
+    step, from an empty cache. Either way the ids are checked once up front, not on every forward pass."""
+    model = tiny_gpt(13, block_size=16)
+    calls = _spy_on_advance(model)
+    out = list(generate.generate_ids(model, [1, 2, 3], 4, temperature=0, use_cache=use_cache))
+    if use_cache:
+        assert calls == [(3, True, 0), (1, True, 3), (1, True, 4), (1, True, 5)]
+    else:
+        assert calls == [(3, True, 0), (4, True, 0), (5, True, 0), (6, True, 0)]
+    assert model._ids_checked is False and len(out) == 4
+
+
+def test_the_one_token_step_is_asked_for_once_and_only_with_the_cache(monkeypatch):
+    asked = []
+    monkeypatch.setattr(generate, "_one_token_step", lambda model, state, capture: asked.append(capture))
+    model = tiny_gpt(13, block_size=16)
+    list(generate.generate_ids(model, [1, 2, 3], 4, temperature=0))
+    assert asked == [generate.CUDA_GRAPHS]
+    list(generate.generate_ids(model, [1, 2, 3], 4, temperature=0, use_cache=False))
+    assert asked == [generate.CUDA_GRAPHS]
+
+
+def test_an_rnn_reads_a_long_prompt_in_pieces_that_keep_its_state(monkeypatch):
+    model = tiny_rnn(4)
+    prompt = [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    whole = list(generate.generate_ids(model, prompt, 3, temperature=0))
+    monkeypatch.setattr(generate, "PREFILL_LOGITS", 3 * 4)  # pieces of 3 tokens of a 4-token vocabulary
+    calls = _spy_on_advance(model)
+    assert list(generate.generate_ids(model, prompt, 3, temperature=0)) == whole
+    assert [n for n, _, _ in calls] == [3, 3, 3, 1, 1]  # the prompt in three pieces, then one token a step
+    assert calls[0][2] is None and all(state is not None for _, _, state in calls[1:])
+    monkeypatch.setattr(generate, "PREFILL_LOGITS", 1)  # smaller than the vocabulary: one token a piece
+    calls.clear()
+    assert list(generate.generate_ids(model, prompt, 1, temperature=0)) == whole[:1]
+    assert [n for n, _, _ in calls] == [1] * 9
+
+
+class _Wrapped(torch.nn.Module):
+    """A model of one's own that offers what generation needs (config, new_state, advance) and nothing more."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.config = inner, inner.config
+
+    def new_state(self):
+        return self.inner.new_state()
+
+    def advance(self, idx, state=None):
+        return self.inner.advance(idx, state)
+
+
+def test_a_model_without_ids_checked_generates_the_same_tokens():
+    inner = tiny_rnn(5)
+    assert not hasattr(_Wrapped(inner), "ids_checked")
+    expected = list(generate.generate_ids(inner, [1, 2], 6, seed=3))
+    assert list(generate.generate_ids(_Wrapped(inner), [1, 2], 6, seed=3)) == expected

@@ -2,13 +2,15 @@
 the preallocated KV cache, exercised on the CPU. tests/test_gpu.py runs the CUDA side where there is a GPU."""
 
 import math
+import os
 import sys
+import types
 import warnings
 
 import pytest
 import torch
 
-from conftest import TINY_TEXT, tiny_gpt, quick
+from conftest import TINY_TEXT, quick, tiny_gpt, warned_at_caller
 from lmlib import data, generate, models, runtime, tokenizers, train
 
 
@@ -287,6 +289,60 @@ def test_one_token_step_gives_the_model_its_position_as_a_tensor():
     step(6)
     assert [(index is step.index, value) for index, value in seen] == [(True, 4), (True, 5)]
     assert cache.index is None and cache.length == 6
+
+
+def test_one_token_step_on_a_one_layer_gpt():
+    model = models.GPT(models.GPTConfig(vocab_size=13, block_size=16, n_layer=1, n_head=2, n_embd=8)).eval()
+    fixed, growing = model.new_state(), model.new_state()
+    model.advance(torch.tensor([[1, 2, 3]]), fixed)
+    model.advance(torch.tensor([[1, 2, 3]]), growing)
+    step = generate._OneTokenStep(model, fixed, capture=False)
+    torch.testing.assert_close(step(4), model.advance(torch.tensor([[4]]), growing)[0], atol=1e-5, rtol=1e-5)
+
+
+class _FakeCudaCache(models.KVCache):
+    """A KV cache that says it lives on a CUDA device (only its first key is looked at before capturing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.keys = [types.SimpleNamespace(device=torch.device("cuda"))]
+
+
+def test_a_cuda_cache_gets_a_captured_step_when_capture_is_on(monkeypatch):
+    made = []
+
+    def make(*args, **kwargs):
+        made.append((args, kwargs))
+        return "step"
+
+    monkeypatch.setattr(generate, "_OneTokenStep", make)
+    model, cache = object(), _FakeCudaCache()
+    assert generate._one_token_step(model, cache, capture=True) == "step"
+    assert made == [((model, cache), {"capture": True})]
+    assert generate._one_token_step(model, cache, capture=False) is None
+    assert generate._one_token_step(model, models.KVCache(), capture=True) is None  # nothing cached yet
+    assert generate._one_token_step(model, object(), capture=True) is None  # an RNN's state
+    assert len(made) == 1
+
+
+def test_a_failed_capture_warns_at_the_caller_and_falls_back(monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("out of graph memory")
+
+    monkeypatch.setattr(generate, "_OneTokenStep", fail)
+
+    def steps():  # stands in for generate_ids, the generator that asks for the step
+        yield generate._one_token_step(object(), _FakeCudaCache(), capture=True)
+
+    with pytest.warns(RuntimeWarning) as caught:
+        line = sys._getframe().f_lineno + 1
+        step = next(steps())  # the reader's line: the warning points here
+    assert step is None and len(caught) == 1
+    assert str(caught[0].message) == ("CUDA graph capture failed (RuntimeError: out of graph memory); "
+                                      "generating without it")
+    assert warned_at_caller(caught[0])
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampoline puts one more frame between lmlib and us
+        assert (caught[0].filename, caught[0].lineno) == (__file__, line)
 
 
 def test_one_token_step_keeps_its_inputs_on_the_caches_device():
