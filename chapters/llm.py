@@ -1,7 +1,7 @@
 """The article's ``llm.py`` (its section 5.2), completed with lmlib: a file you can run.
 
     python chapters/llm.py                    # the article's own configuration: an RNN, Adam, lr 0.001
-    python chapters/llm.py --config best      # lmlib's best setting of the 60-second benchmark: an LSTM
+    python chapters/llm.py --config best      # lmlib's best AdamW setting of the 60-second benchmark: an LSTM
     python chapters/llm.py --steps 600 --prompt "这是一个"
 
 It keeps the article's outline — ``preprocess_text``, the network ``LLM``, ``train``, ``generate_text`` and
@@ -76,8 +76,9 @@ class Config:
 
 
 ARTICLE = Config()
-# lmlib's best setting of benchmarks/quality.py (60 s on two cores): an LSTM of the same sizes, AdamW at a
-# peak rate of 5e-3 with 2 % warm-up and a cosine decay, gradients clipped at norm 1.
+# lmlib's best AdamW setting of benchmarks/quality.py (60 s on two cores): an LSTM of the same sizes, AdamW
+# at a peak rate of 5e-3 with 2 % warm-up and a cosine decay, gradients clipped at norm 1 (Muon did better
+# later: benchmarks/README.md).
 BEST = Config(cell="lstm", optimizer="adamw", lr=5e-3, schedule="cosine", warmup_fraction=0.02, grad_clip=1.0)
 CONFIGS = {"article": ARTICLE, "best": BEST}
 
