@@ -65,7 +65,7 @@ SELECTION = {
     "train_callbacks": ("test_train.py", "test_checkpoint.py", *ROBUST),
     "train_hardware": ("test_train.py", "test_hardware.py", *ROBUST),
     "generate": ("test_generate.py", "test_checkpoint.py", "test_hardware.py", *ROBUST),
-    "checkpoint": ("test_checkpoint.py", *ROBUST),
+    "checkpoint": ("test_checkpoint.py", "test_checkpoint_edges.py", *ROBUST),
 }
 
 # Functions that run only on a CUDA device (capturing and replaying a CUDA graph): without one, no test can

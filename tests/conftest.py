@@ -92,6 +92,21 @@ def rewrite_header(path, edit) -> None:
     path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n:])
 
 
+def set_metadata(key: str, value: str):
+    """A ``rewrite_header`` edit that sets one metadata entry of a checkpoint."""
+    def edit(header):
+        header["__metadata__"][key] = value
+    return edit
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A small checkpoint (a GRU over bytes) saved in the test's folder."""
+    from lmlib import checkpoint
+
+    return checkpoint.save(tmp_path / "m.lmlib", tiny_rnn(256), tokenizers.ByteTokenizer())
+
+
 def warned_at_caller(warning) -> bool:
     """Whether ``warning`` is attributed to the code that called lmlib, not to lmlib or to pytest (its stacklevel
     is right). Under a mutation tester each function may run inside a wrapper, whose frame also passes."""

@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from conftest import TINY_TEXT, rewrite_header, tiny_gpt, tiny_rnn, warned_at_caller
+from conftest import TINY_TEXT, rewrite_header, set_metadata, tiny_gpt, tiny_rnn, warned_at_caller
 from lmlib import checkpoint, tokenizers, train
 
 
@@ -128,17 +128,6 @@ def test_unknown_bundled_name():
 # (scripts/mutation_test.py): every refusal of save and load names the file and what is wrong.
 
 
-@pytest.fixture
-def saved(tmp_path):
-    return checkpoint.save(tmp_path / "m.lmlib", tiny_rnn(256), tokenizers.ByteTokenizer())
-
-
-def _meta(key, value):
-    def edit(header):
-        header["__metadata__"][key] = value
-    return edit
-
-
 @pytest.mark.parametrize("args, error, message", [
     (lambda: (torch.nn.Linear(2, 2), tokenizers.ByteTokenizer()), ValueError,
      "model must be an lmlib RNNLM or GPT, got Linear"),
@@ -195,15 +184,15 @@ def test_a_header_larger_than_load_reads_is_refused_before_writing(tmp_path):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (_meta("format", "other-1"), "is not an lmlib checkpoint (format 'other-1', expected 'lmlib-checkpoint-1')"),
+    (set_metadata("format", "other-1"), "is not an lmlib checkpoint (format 'other-1', expected 'lmlib-checkpoint-1')"),
     (lambda h: h["__metadata__"].pop("model_config"), "has damaged lmlib metadata: KeyError('model_config')"),
-    (_meta("tokenizer", "{"), "has damaged lmlib metadata: JSONDecodeError("),
-    (_meta("model_config", "[1]"), "has damaged lmlib metadata: model_config and extra must be JSON objects"),
-    (_meta("extra", "3"), "has damaged lmlib metadata: model_config and extra must be JSON objects"),
-    (_meta("tokenizer", '{"kind": "byte", "version": 9}'), "has a damaged tokenizer: tokenizer format version 9"),
-    (_meta("model_kind", "cnn"), "model kind must be one of ['gpt', 'rnn'], got 'cnn'"),
-    (_meta("model_config", '{"vocab_size": 256, "cell": "tanh"}'), "has an invalid rnn config: "),
-    (_meta("model_config", '{"vocab_size": 256, "colour": 1}'), "has an invalid rnn config: "),
+    (set_metadata("tokenizer", "{"), "has damaged lmlib metadata: JSONDecodeError("),
+    (set_metadata("model_config", "[1]"), "has damaged lmlib metadata: model_config and extra must be JSON objects"),
+    (set_metadata("extra", "3"), "has damaged lmlib metadata: model_config and extra must be JSON objects"),
+    (set_metadata("tokenizer", '{"kind": "byte", "version": 9}'), "has a damaged tokenizer: tokenizer format version 9"),
+    (set_metadata("model_kind", "cnn"), "model kind must be one of ['gpt', 'rnn'], got 'cnn'"),
+    (set_metadata("model_config", '{"vocab_size": 256, "cell": "tanh"}'), "has an invalid rnn config: "),
+    (set_metadata("model_config", '{"vocab_size": 256, "colour": 1}'), "has an invalid rnn config: "),
 ])
 def test_damaged_metadata_is_named(saved, edit, message):
     rewrite_header(saved, edit)
@@ -279,7 +268,7 @@ def test_a_checkpoint_without_a_digest_loads_with_a_warning(saved):
 
 
 def test_a_damaged_history_is_named(saved):
-    rewrite_header(saved, _meta("history", '{"steps": ["x"]}'))
+    rewrite_header(saved, set_metadata("history", '{"steps": ["x"]}'))
     with pytest.raises(ValueError, match=re.escape(f"{saved} has a damaged history: history field steps must be a "
                                                    "list of ints")):
         checkpoint.load_history(saved)
