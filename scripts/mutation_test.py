@@ -59,7 +59,8 @@ ROBUST = ("test_robust_items.py", "test_robust_direct.py", "test_robust_properti
 SELECTION = {
     "data": ("test_data.py", "test_train.py", *ROBUST),
     "tokenizers": ("test_tokenizers.py", "test_bpe_vs_tokenizers.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
-    "models": ("test_models.py", "test_train.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
+    "models": ("test_models.py", "test_modern_gpt.py", "test_train.py", "test_generate.py", "test_checkpoint.py",
+               "test_hardware.py", *ROBUST),
     "train": ("test_train.py", "test_checkpoint.py", *ROBUST),
     "train_config": ("test_train.py", *ROBUST),
     "train_callbacks": ("test_train.py", "test_checkpoint.py", *ROBUST),
