@@ -102,8 +102,13 @@ def test_cached_and_uncached_generation_agree_on_cuda(block_size):
         assert a == b and len(a) == 3 * block_size
 
 
-def test_cuda_graph_generation_matches_plain_calls(monkeypatch):
-    model = tiny_gpt(256, block_size=32, seed=3).cuda()
+@pytest.mark.parametrize("pos", ["learned", "rope"])  # rope reads the step's position inside attention
+def test_cuda_graph_generation_matches_plain_calls(monkeypatch, pos):
+    from lmlib import models
+
+    torch.manual_seed(3)
+    model = models.GPT(models.GPTConfig(vocab_size=256, block_size=32, n_layer=2, n_head=2, n_embd=16, pos=pos))
+    model = model.cuda()
     prompt = list(b"Hello")
     with warnings.catch_warnings(record=True) as caught:  # the capture must not fail (and fall back)
         warnings.simplefilter("always")
@@ -175,3 +180,25 @@ def test_generate_text_on_cuda():
     model = tiny_gpt(256, block_size=16).cuda()
     out = generate.generate(model, tok, "这是", max_new_tokens=20, seed=0)
     assert out.startswith("这是")
+
+
+@pytest.mark.parametrize("pos", ["learned", "rope"])
+def test_forward_cache_and_attention_maps_on_cuda_match_the_cpu(pos):
+    """Positions, masks and the fixed-shape step are made on the ids' device (the meta device cannot show it:
+    an embedding on meta accepts CPU positions)."""
+    from lmlib import models
+
+    torch.manual_seed(0)
+    cpu = models.GPT(models.GPTConfig(vocab_size=13, block_size=16, n_layer=2, n_head=2, n_embd=16, pos=pos)).eval()
+    gpu = models.GPT(cpu.config).eval()
+    gpu.load_state_dict(cpu.state_dict())
+    gpu = gpu.to("cuda")
+    idx = torch.randint(0, 13, (1, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(gpu(idx.cuda()).cpu(), cpu(idx), atol=1e-4, rtol=1e-4)
+        for got, want in zip(gpu.attention_maps(idx.cuda()), cpu.attention_maps(idx)):
+            torch.testing.assert_close(got.cpu(), want, atol=1e-4, rtol=1e-4)
+        caches = gpu.new_state(), cpu.new_state()
+        for a, b in [(0, 5), (5, 6), (6, 9)]:
+            torch.testing.assert_close(gpu(idx[:, a:b].cuda(), caches[0]).cpu(), cpu(idx[:, a:b], caches[1]),
+                                       atol=1e-4, rtol=1e-4)

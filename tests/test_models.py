@@ -262,7 +262,7 @@ def test_advance_without_a_state_starts_a_cache():
     torch.testing.assert_close(logits, model(idx))
 
 
-@pytest.mark.parametrize("options", [{}, {"pos": "rope", "qk_norm": True}], ids=["learned", "rope"])
+@pytest.mark.parametrize("options", [{}, {"pos": "rope", "qk_norm": True, "norm": "rmsnorm"}], ids=["learned", "rope"])
 def test_attention_maps_are_what_each_layer_computes(options):
     torch.manual_seed(0)
     model = models.GPT(models.GPTConfig(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16, **options)).eval()
@@ -333,8 +333,9 @@ def test_dropout_false_is_not_a_rate():
 
 def test_config_errors_name_what_is_allowed_exactly():
     for kwargs, message in [
-        (dict(n_embd=30, n_head=4), "n_embd (30) must be divisible by n_head (4); e.g. n_head in [1, 2, 3, 5, 6, 10, 15, "
-                                    "30]"),
+        # (36 has nine divisors: eight are suggested)
+        (dict(n_embd=36, n_head=5), "n_embd (36) must be divisible by n_head (5); e.g. n_head in [1, 2, 3, 4, 6, 9, 12, "
+                                    "18]"),
         # divisors are suggested up to 4096 (4097 = 17 x 241)
         (dict(n_embd=4097, n_head=2), "n_embd (4097) must be divisible by n_head (2); e.g. n_head in [1, 17, 241]"),
         (dict(n_embd=12, n_head=4, pos="rope"), "rotary positions need an even head size, got n_embd / n_head = 3"),
@@ -389,3 +390,28 @@ def test_the_memory_check_refuses_only_what_does_not_fit_and_says_how_much(monke
         models.GPT(big)  # refused before anything is allocated
     assert str(err.value) == ("this GPT config needs at least 1,074,012,160 parameters (4.0 GiB as float32), more than "
                               "this machine's 2.0 GiB of memory; choose smaller sizes")
+
+
+def test_a_rope_model_knows_the_order_of_earlier_tokens():
+    """Without positions a causal Transformer's last output depends only on the set of earlier tokens."""
+    idx = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    swapped = torch.tensor([[2, 1, 3, 4, 5, 6]])
+    for pos in ("learned", "rope"):
+        torch.manual_seed(0)
+        model = models.GPT(models.GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=16, pos=pos))
+        model.eval()
+        assert (model.blocks[0].attn.rotary is not None) == (pos == "rope")
+        assert not torch.allclose(model(idx)[0, -1], model(swapped)[0, -1], atol=1e-6, rtol=0)
+    model.pos_emb = None
+    model.blocks[0].attn.rotary = None  # no positions at all: the order of tokens 1 and 2 is invisible
+    torch.testing.assert_close(model(idx)[0, -1], model(swapped)[0, -1])
+
+
+@pytest.mark.parametrize("mlp, kind", [("gelu", "MLP"), ("swiglu", "GatedMLP"), ("relu2", "SquaredReLUMLP")])
+@pytest.mark.parametrize("bias", [True, False])
+def test_each_block_has_the_mlp_and_biases_asked_for(mlp, kind, bias):
+    model = models.GPT(models.GPTConfig(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16, mlp=mlp,
+                                        bias=bias))
+    for block in model.blocks:
+        assert type(block.mlp).__name__ == kind
+        assert any(name.endswith("bias") for name, _ in block.mlp.named_parameters()) == bias
