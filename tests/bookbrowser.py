@@ -166,7 +166,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 def calibration_page(html_dir: Path) -> bytes:
     """The least a page of this book can be: the theme's stylesheets (read from the intro page) and text.
 
-    Its first paint, measured in the same run as a chapter's, says how fast this machine is right now.
+    What it waits for before its first paint is what every page must wait for; its first paint, measured in
+    the same run as a chapter's (benchmarks/page_speed.py), says how fast this machine is right now.
     """
     intro = (html_dir / "intro.html").read_text(encoding="utf-8")
     links = "\n".join(re.findall(r'<link[^>]+rel="stylesheet"[^>]*>|<link[^>]+stylesheet[^>]*/>', intro))

@@ -12,7 +12,8 @@ to _toc.yml):
 * no output shows raw HTML as text, exercise checks do not read as failures;
 * no page links to a placeholder host or, with no repository configured, to a launch service.
 
-Page weight and first paint: test_book_browser_speed.py; phone and desktop layout (with screenshots):
+Page weight and what the first paint waits for: test_book_browser_speed.py (the time itself:
+benchmarks/page_speed.py); phone and desktop layout (with screenshots):
 test_book_browser_layout.py; launch links for a configured repository: test_book_browser_launch.py.
 """
 
