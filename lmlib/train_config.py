@@ -78,7 +78,7 @@ class TrainConfig:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
         if self.lr / (1.0 - self.betas[0]) > MAX_STEP or self.lr * self.weight_decay > MAX_STEP:
             raise ValueError(
-                f"lr / (1 - betas[0]) and lr * weight_decay must stay below {MAX_STEP:g} (AdamW's first step and "
+                f"lr / (1 - betas[0]) and lr * weight_decay must be at most {MAX_STEP:g} (AdamW's first step and "
                 f"decay factor, held in float32), got lr={self.lr!r}, betas={self.betas!r}, "
                 f"weight_decay={self.weight_decay!r}"
             )

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import TINY_TEXT, tiny_gpt, tiny_rnn, quick
-from lmlib import tokenizers, train
+from lmlib import tokenizers, train, train_config
 
 
 @pytest.fixture
@@ -241,11 +241,11 @@ def test_train_config_accepts_the_edges_of_every_range():
     (dict(betas=(0.5, True)), "betas must be two numbers in [0, 1)"),
     (dict(betas=3), "betas must be two numbers in [0, 1), got 3"),
     (dict(betas=b"ab"), "betas must be two numbers in [0, 1)"),
-    (dict(lr=1e30, betas=(1 - 1e-9, 0.99)), "lr / (1 - betas[0]) and lr * weight_decay must stay below 1e+38 "
+    (dict(lr=1e30, betas=(1 - 1e-9, 0.99)), "lr / (1 - betas[0]) and lr * weight_decay must be at most 1e+38 "
                                             "(AdamW's first step and decay factor, held in float32), got lr=1e+30, "
                                             "betas=(0.999999999, 0.99), weight_decay=0.0"),
 
-    (dict(lr=1e30, betas=(0.0, 0.0), weight_decay=1e9), "lr / (1 - betas[0]) and lr * weight_decay must stay below"),
+    (dict(lr=1e30, betas=(0.0, 0.0), weight_decay=1e9), "lr / (1 - betas[0]) and lr * weight_decay must be at most"),
     (dict(grad_clip=-1.0), "grad_clip must be > 0 or None (a number), got -1.0"),
     (dict(grad_clip=True), "grad_clip must be > 0 or None (a number), got True"),
     (dict(schedule=None), "schedule must be one of ('constant', 'cosine'), got None"),
@@ -265,6 +265,21 @@ def test_train_config_accepts_the_edges_of_every_range():
 def test_train_config_names_each_bad_setting_and_what_is_allowed(kwargs, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         train.TrainConfig(**kwargs)
+
+
+# lr = 1e38 / 2**27 (about 7.45e29, under MAX_LR), so lr / (1 - betas[0]) and lr * weight_decay land on 1e38 exactly
+_EDGE_LR, _EDGE_BETA1 = train_config.MAX_STEP * 2.0**-27, 1.0 - 2.0**-27
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr=_EDGE_LR, betas=(_EDGE_BETA1, 0.9)),
+                                    dict(lr=_EDGE_LR, betas=(0.0, 0.9), weight_decay=2.0**27)])
+def test_train_config_accepts_a_first_step_or_decay_of_exactly_max_step(kwargs):
+    factor = _EDGE_LR / (1 - kwargs["betas"][0]) if "weight_decay" not in kwargs else _EDGE_LR * kwargs["weight_decay"]
+    assert factor == train_config.MAX_STEP == 1e38
+    train.TrainConfig(**kwargs)
+    above = dict(kwargs, lr=math.nextafter(_EDGE_LR, math.inf))
+    with pytest.raises(ValueError, match=r"lr / \(1 - betas\[0\]\) and lr \* weight_decay must be at most 1e\+38"):
+        train.TrainConfig(**above)
 
 
 def test_learning_rate_warmup_and_cosine_values():
