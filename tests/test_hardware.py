@@ -119,19 +119,23 @@ def test_a_failing_compiler_falls_back_to_plain_pytorch(char_tok, ids, monkeypat
     def broken(*args):
         raise RuntimeError("no C++ compiler found")
 
-    monkeypatch.setattr(torch, "compile", lambda model, **kw: broken)
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or broken)
     eager = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(), device="cpu")
+    model = tiny_gpt(char_tok.vocab_size)
     with pytest.warns(RuntimeWarning, match="torch.compile failed .RuntimeError: no C.. compiler found.; training without it"):
-        history = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(compile=True), device="cpu")
+        history = train.fit(model, ids, None, quick(compile=True), device="cpu")
     assert history.step_loss == eager.step_loss
+    assert compiled == [model]  # the model itself was handed to the compiler
 
     def unavailable(model, **kw):
         raise RuntimeError("Dynamo is not supported on this Python")
 
     monkeypatch.setattr(torch, "compile", unavailable)
-    with pytest.warns(RuntimeWarning, match="torch.compile is unavailable here .Dynamo is not supported"):
+    with pytest.warns(RuntimeWarning, match="torch.compile is unavailable here .Dynamo is not supported") as caught:
         history = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(compile=True), device="cpu")
     assert history.step_loss == eager.step_loss
+    assert [warned_at_caller(w) for w in caught if "unavailable" in str(w.message)] == [True]
 
 
 @pytest.mark.slow
@@ -195,6 +199,165 @@ def test_device_batches_are_the_cpu_batches(ids):
         x, y = on_device()
         x_ref, y_ref = data.get_batch(tensor, 4, 8, reference)
         assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+
+
+# ----------------------------------------------------- precision on a GPU, decided without one
+CUDA1 = torch.device("cuda", 1)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """What resolve_precision asks torch.cuda about a GPU, answered by the test: it runs without a GPU. The
+    answers are only given for ``CUDA1``, so a question about another device (or none) fails the test."""
+    gpu = types.SimpleNamespace(capability=(8, 0), name="Fake GPU", rocm_bf16=True)
+
+    def about(device):
+        assert device == CUDA1, f"asked about {device!r}, not the GPU being resolved"
+        return gpu
+
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: about(device).capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: about(device).name)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: gpu.rocm_bf16)
+    return gpu
+
+
+@pytest.mark.parametrize("capability, auto", [((7, 5), "fp16"), ((7, 9), "fp16"), ((8, 0), "bf16"), ((8, 6), "bf16"),
+                                              ((9, 0), "bf16")])
+def test_auto_precision_on_a_gpu_is_bf16_from_compute_capability_8_0(fake_gpu, capability, auto):
+    fake_gpu.capability = capability
+    assert train.resolve_precision("auto", CUDA1) == auto
+    assert train.resolve_precision("fp16", CUDA1) == "fp16"  # fp16 and fp32 run on every GPU
+    assert train.resolve_precision("fp32", CUDA1) == "fp32"
+    if auto == "bf16":
+        assert train.resolve_precision("bf16", CUDA1) == "bf16"
+
+
+def test_bf16_on_a_gpu_without_it_names_the_gpu_and_the_way_out(fake_gpu):
+    fake_gpu.capability, fake_gpu.name = (7, 5), "Tesla T4"
+    with pytest.raises(ValueError) as err:
+        train.resolve_precision("bf16", CUDA1)
+    assert str(err.value) == ("precision 'bf16' needs a GPU with native bfloat16 (compute capability 8.0 or newer); "
+                              "Tesla T4 has 7.5: use 'fp16' (or 'auto', which picks it)")
+
+
+@pytest.mark.parametrize("rocm_bf16, auto", [(True, "bf16"), (False, "fp16")])
+def test_on_rocm_bf16_is_what_torch_says_not_the_compute_capability(fake_gpu, monkeypatch, rocm_bf16, auto):
+    monkeypatch.setattr(torch.version, "hip", "6.2.0", raising=False)
+    fake_gpu.capability, fake_gpu.rocm_bf16 = ((7, 0) if rocm_bf16 else (9, 0)), rocm_bf16
+    assert train.resolve_precision("auto", CUDA1) == auto
+
+
+def test_a_torch_without_a_hip_attribute_is_a_cuda_build(fake_gpu, monkeypatch):
+    monkeypatch.delattr(torch.version, "hip", raising=False)
+    assert train.resolve_precision("auto", CUDA1) == "bf16"
+
+
+def test_resolve_precision_names_an_unknown_precision_and_the_known_ones():
+    for bad in ("fp8", "BF16", None):
+        with pytest.raises(ValueError) as err:
+            train.resolve_precision(bad, torch.device("cpu"))
+        assert str(err.value) == f"precision must be one of ('auto', 'fp32', 'bf16', 'fp16'), got {bad!r}"
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_precision_on_another_device_is_refused_by_name(precision):
+    with pytest.raises(ValueError) as err:
+        train.resolve_precision(precision, torch.device("meta"))
+    assert str(err.value) == f"precision {precision!r} is supported on 'cuda' and 'cpu', not 'meta'; use 'fp32'"
+    assert train.resolve_precision("fp32", torch.device("meta")) == "fp32"
+    assert train.resolve_precision("auto", torch.device("meta")) == "fp32"
+
+
+def test_fp16_on_the_cpu_needs_a_grad_scaler_that_takes_a_device(fake_gpu, monkeypatch):
+    from lmlib import train_hardware
+
+    assert train_hardware._has_amp_grad_scaler()  # torch >= 2.3, as pinned
+    assert train.resolve_precision("fp16", torch.device("cpu")) == "fp16"
+    monkeypatch.setattr(train_hardware, "_has_amp_grad_scaler", lambda: False)
+    with pytest.raises(ValueError) as err:
+        train.resolve_precision("fp16", torch.device("cpu"))
+    assert str(err.value) == (f"precision 'fp16' on the CPU needs torch >= 2.3 (this is {torch.__version__}); "
+                              "use 'bf16' or 'fp32'")
+    assert train.resolve_precision("fp16", CUDA1) == "fp16"  # CUDA has had its own grad scaler all along
+    assert train.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_the_grad_scaler_is_recognised_by_its_device_argument(monkeypatch):
+    from lmlib import train_hardware
+
+    class OldScaler:  # torch < 2.3: torch.amp.GradScaler took no device
+        def __init__(self, init_scale=2.0**16):
+            pass
+
+    class NewScaler:
+        def __init__(self, device="cuda", init_scale=2.0**16):
+            pass
+
+    monkeypatch.setattr(torch.amp, "GradScaler", NewScaler)
+    assert train_hardware._has_amp_grad_scaler() is True
+    monkeypatch.setattr(torch.amp, "GradScaler", OldScaler)
+    assert train_hardware._has_amp_grad_scaler() is False
+    monkeypatch.delattr(torch.amp, "GradScaler")  # older still: no torch.amp.GradScaler at all
+    assert train_hardware._has_amp_grad_scaler() is False
+
+
+def test_fp16_gets_a_grad_scaler_for_its_device_and_the_others_none():
+    from lmlib import train_hardware
+
+    cpu = torch.device("cpu")
+    scaler = train_hardware._grad_scaler(cpu, "fp16")
+    assert isinstance(scaler, torch.amp.GradScaler) and scaler._device == "cpu"
+    assert train_hardware._grad_scaler(cpu, "bf16") is None and train_hardware._grad_scaler(cpu, "fp32") is None
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
+def test_autocast_runs_forward_passes_at_the_chosen_precision(precision, dtype):
+    from lmlib import train_hardware
+
+    if precision == "fp16" and not train._has_amp_grad_scaler():
+        pytest.skip("fp16 on the CPU needs torch >= 2.3")
+    cpu = torch.device("cpu")
+    with train_hardware._autocast(cpu, precision):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == dtype
+    with train_hardware._autocast(cpu, "fp32"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_tf32_is_switched_on_for_cuda_only_and_restored(monkeypatch):
+    from lmlib import train_hardware
+
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("highest")
+        with train_hardware._tf32_matmuls(torch.device("cpu")):
+            assert torch.get_float32_matmul_precision() == "highest"
+        with pytest.raises(KeyError):
+            with train_hardware._tf32_matmuls(CUDA1):
+                assert torch.get_float32_matmul_precision() == "high"
+                raise KeyError("a failing step")
+        assert torch.get_float32_matmul_precision() == "highest"  # restored, even after an error
+        torch.set_float32_matmul_precision("medium")  # a reader's own choice is kept
+        with train_hardware._tf32_matmuls(CUDA1):
+            assert torch.get_float32_matmul_precision() == "medium"
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def test_models_without_ids_checked_train_with_their_checks_on():
+    from lmlib import train_hardware
+
+    class Plain(torch.nn.Module):
+        ids_checked = "not a context"  # an attribute of that name that is not a method is ignored too
+
+    for model in (torch.nn.Linear(2, 2), Plain()):
+        with train_hardware._ids_checked(model) as entered:
+            assert entered is None
+    gpt = tiny_gpt(10)
+    with train_hardware._ids_checked(gpt):
+        assert gpt._ids_checked
+    assert not gpt._ids_checked
 
 
 def test_make_optimizer_is_not_fused_on_the_cpu():

@@ -324,19 +324,20 @@ def test_history_from_dict_fills_defaults_and_names_a_damaged_field():
         train.History.from_dict([])
     with pytest.raises(ValueError, match=re.escape("history field steps must be a list of ints, got [1.5]")):
         train.History.from_dict({"steps": [1.5]})
-    with pytest.raises(ValueError, match=re.escape("history field lr must be a list of numbers, got ['x']")):
-        train.History.from_dict({"lr": ["x"]})
+    for name in ("train_loss", "val_loss", "step_loss", "lr"):  # each list field is checked, by its own name
+        with pytest.raises(ValueError, match=re.escape(f"history field {name} must be a list of numbers, got ['x']")):
+            train.History.from_dict({name: ["x"]})
     with pytest.raises(ValueError, match=re.escape("history field val_loss must be a list of numbers, got 1.0")):
         train.History.from_dict({"val_loss": 1.0})
     for bad in ({"tokens_seen": 1.0}, {"elapsed": "1"}, {"stop_reason": None}):
-        with pytest.raises(ValueError, match="history fields tokens_seen, elapsed and stop_reason must be an int, a "
-                                             "number and a str"):
+        with pytest.raises(ValueError, match="^history fields tokens_seen, elapsed and stop_reason must be an int, a "
+                                             "number and a str$"):
             train.History.from_dict(bad)
 
 
 def test_perplexity_refuses_what_is_not_a_number():
-    for bad in ("1.0", True, None):
-        with pytest.raises(TypeError, match="loss must be a number \\(nats per token\\), got"):
+    for bad, kind in (("1.0", "str"), (True, "bool"), (None, "NoneType")):
+        with pytest.raises(TypeError, match=f"^loss must be a number \\(nats per token\\), got {kind}$"):
             train.perplexity(bad)
 
 
@@ -350,8 +351,10 @@ def test_callbacks_are_accepted_as_objects_functions_or_lists():
     assert _as_callbacks(None) == [] and _as_callbacks([]) == []
     assert _as_callbacks(mine) == [mine]
     seen = []
-    [wrapped] = _as_callbacks(lambda step, history: seen.append(step) or "stop")
-    assert isinstance(wrapped, train.Callback) and wrapped.on_eval(7, train.History()) == "stop" and seen == [7]
+    [wrapped] = _as_callbacks(lambda step, history: seen.append((step, history)) or "stop")
+    history = train.History(steps=[7])
+    assert isinstance(wrapped, train.Callback) and wrapped.on_eval(7, history) == "stop"
+    assert seen == [(7, history)] and seen[0][1] is history  # the function gets fit's own history
     both = _as_callbacks((mine, print))
     assert both[0] is mine and both[1].fn is print
     base = train.Callback()  # every hook does nothing and asks for nothing
