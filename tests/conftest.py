@@ -14,6 +14,23 @@ from bookbrowser import base_url, browser, html_dir  # noqa: E402,F401
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
 
+
+def _tqdm_with_a_thread_lock() -> None:
+    """Give tqdm's bars a lock of this process only.
+
+    By default tqdm also takes a multiprocessing lock, a semaphore shared with every process forked after it
+    was made. A mutation tester forks one process per mutant and kills those that run too long; one killed
+    while it held that lock left it held, and every later mutant whose tests drew a progress bar waited for
+    it until its timeout (a hang counted as a kill)."""
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+
+
+_tqdm_with_a_thread_lock()
+
 TINY_TEXT = (
     "The quick brown fox jumps over the lazy dog. "
     "A language model predicts the next token from the ones before it.\n"
