@@ -61,7 +61,7 @@ SELECTION = {
     "tokenizers": ("test_tokenizers.py", "test_bpe_vs_tokenizers.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
     "models": ("test_models.py", "test_modern_gpt.py", "test_train.py", "test_generate.py", "test_checkpoint.py",
                "test_hardware.py", *ROBUST),
-    "train": ("test_train.py", "test_train_edges.py", "test_checkpoint.py", *ROBUST),
+    "train": ("test_train.py", "test_train_edges.py", "test_hardware.py", "test_checkpoint.py", *ROBUST),
     "train_config": ("test_train.py", *ROBUST),
     "train_callbacks": ("test_train.py", "test_checkpoint.py", *ROBUST),
     "train_hardware": ("test_train.py", "test_hardware.py", *ROBUST),

@@ -148,3 +148,217 @@ def test_evaluations_without_validation_data_are_nan_and_callbacks_get_the_histo
     assert history.steps == [2, 4] and all(math.isnan(v) for v in history.val_loss)
     assert all(type(v) is float for v in history.val_loss)
     assert [s for s, _ in seen] == [2, 4] and all(h is history for _, h in seen)
+
+
+# ------------------------------------------------------------------------ fit's inputs
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(model=torch.nn.Linear(2, 2)), ValueError, "model must be an lmlib model (RNNLM or GPT), got Linear"),
+    (dict(config={"steps": 3}), ValueError, "config must be a TrainConfig, got dict"),
+    (dict(optimizer="adam"), TypeError, "optimizer must be a torch.optim.Optimizer (e.g. from make_optimizer) or "
+                                        "None, got str"),
+])
+def test_fit_names_a_bad_model_config_or_optimizer(char_tok, ids, kwargs, error, message):
+    args = dict(model=tiny_gpt(char_tok.vocab_size), config=quick(), optimizer=None) | kwargs
+    with pytest.raises(error) as err:
+        train.fit(args["model"], ids, None, args["config"], optimizer=args["optimizer"])
+    assert str(err.value) == message
+
+
+def test_fit_without_a_config_trains_with_the_default_one(char_tok, ids, monkeypatch):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Short(train.TrainConfig):  # TrainConfig() with a short run, so the test stays quick
+        steps: int = 2
+        batch_size: int = 2
+        seq_len: int = 8
+        progress: bool = False
+
+    monkeypatch.setattr(train, "TrainConfig", Short)
+    history = train.fit(tiny_gpt(char_tok.vocab_size), ids)
+    assert history.completed and len(history.step_loss) == 2
+
+
+def test_fit_uses_the_optimizer_it_is_given_and_sets_each_groups_rate(char_tok, ids):
+    model = tiny_gpt(char_tok.vocab_size)
+    config = quick(steps=4, optimizer="muon", lr=2e-3, muon_lr=0.02, schedule="cosine", warmup_steps=1)
+    optimizer = train.make_optimizer(model, config)
+    history = train.fit(model, ids, None, config, optimizer=optimizer)
+    assert history.lr == [train.learning_rate(s, config) for s in range(4)]
+    scales = sorted({g.get("lr_scale", 1.0) for g in optimizer.param_groups})
+    assert scales == [1.0, pytest.approx(10.0)]  # AdamW's groups at lr, Muon's at muon_lr = 10 x lr
+    for group in optimizer.param_groups:
+        assert group["lr"] == pytest.approx(history.lr[-1] * group.get("lr_scale", 1.0))
+    assert optimizer.state  # it is the optimizer that took the steps
+
+
+def test_make_optimizer_names_bad_arguments_and_builds_the_one_asked_for():
+    from lmlib import optim
+
+    model = tiny_gpt(13)
+    with pytest.raises(TypeError) as err:
+        train.make_optimizer("model", train.TrainConfig())
+    assert str(err.value) == "model must be a torch.nn.Module, got str"
+    with pytest.raises(TypeError) as err:
+        train.make_optimizer(model, {"lr": 1.0})
+    assert str(err.value) == "config must be a TrainConfig, got dict"
+    adamw = train.make_optimizer(model, train.TrainConfig(betas=(0.8, 0.95), lr=1e-3))
+    assert type(adamw) is torch.optim.AdamW and adamw.defaults["betas"] == (0.8, 0.95)
+    muon = train.make_optimizer(model, train.TrainConfig(optimizer="muon"))
+    assert isinstance(muon, optim.Muon)
+    assert {id(p) for g in muon.param_groups for p in g["params"]} == {id(p) for p in model.parameters()}
+
+
+# ---------------------------------------------------------------- what callbacks see
+def test_callbacks_get_the_config_the_loss_and_the_history_fit_returns(char_tok, ids):
+    seen = {"start": [], "step": [], "end": []}
+
+    class Recorder(train.Callback):
+        def on_start(self, config, history):
+            seen["start"].append((config, history))
+
+        def on_step(self, step, loss, history):
+            seen["step"].append((step, loss, history))
+
+        def on_end(self, history):
+            seen["end"].append(history)
+
+    config = quick(steps=3)
+    history = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, config, callbacks=[Recorder()])
+    assert seen["start"] == [(config, history)] and seen["start"][0][1] is history
+    assert [(s, loss) for s, loss, _ in seen["step"]] == list(zip([1, 2, 3], history.step_loss))
+    assert all(h is history for _, _, h in seen["step"]) and seen["end"][0] is history
+
+
+def test_the_progress_bar_counts_steps_and_shows_the_loss_every_ten(char_tok, ids, monkeypatch):
+    import tqdm.auto
+
+    bars = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            self.kwargs, self.updates, self.postfix, self.closed = kwargs, [], [], False
+            bars.append(self)
+
+        def update(self, n):
+            self.updates.append(n)
+
+        def set_postfix(self, **kwargs):
+            self.postfix.append(kwargs)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    history = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(steps=12, eval_interval=100, progress=True))
+    [bar] = bars
+    assert bar.kwargs == dict(total=12, desc="training", unit="step", leave=True)
+    assert bar.updates == [1] * 12 and bar.closed
+    assert bar.postfix == [{"loss": f"{history.step_loss[9]:.3f}"}, {"loss": f"{history.step_loss[11]:.3f}"}]
+
+
+# --------------------------------------------------------------- divergence and stops
+def test_a_loss_that_turns_nan_at_step_2_rolls_back_to_the_initial_weights(char_tok, ids):
+    model = tiny_gpt(char_tok.vocab_size)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def poison(step, loss, history):
+        if step == 1:
+            with torch.no_grad():
+                model.ln_f.weight.fill_(float("nan"))
+
+    class Poison(train.Callback):
+        on_step = staticmethod(poison)
+
+    with pytest.warns(RuntimeWarning) as record:
+        history = train.fit(model, ids, None, quick(steps=4, eval_interval=100), callbacks=[Poison()])
+    assert history.stop_reason == str(record[0].message) == (
+        "training stopped at step 2: the training loss is nan. The model keeps the initial weights, the last that "
+        "gave a finite loss; the history so far is kept. Try a learning rate smaller than 0.003.")
+    assert all(torch.equal(v, initial[k]) for k, v in model.state_dict().items())
+
+
+class _InfiniteGradient(train.Callback):
+    """Makes one parameter's gradient infinite (the loss stays finite) in the backward pass of step ``at``."""
+
+    def __init__(self, model, at):
+        self.step = 0
+        model.ln_f.weight.register_hook(lambda g: g * math.inf if self.step == at - 1 else g)
+
+    def on_step(self, step, loss, history):
+        self.step = step
+
+
+def test_an_infinite_gradient_stops_fit_with_the_weights_of_the_step_before(char_tok, ids):
+    model = tiny_gpt(char_tok.vocab_size)
+    after = {}
+
+    class Keep(train.Callback):
+        def on_step(self, step, loss, history):
+            after[step] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    with pytest.warns(RuntimeWarning) as record:
+        history = train.fit(model, ids, None, quick(steps=5, grad_clip=None, eval_interval=100),
+                            callbacks=[_InfiniteGradient(model, at=3), Keep()])
+    assert history is not None and history.stop_reason == str(record[0].message) == (
+        "training stopped at step 3: the gradient norm is inf. The model keeps the weights after step 2, the last "
+        "that gave a finite loss; the history so far is kept. Try a learning rate smaller than 0.003.")
+    assert len(history.step_loss) == 2 and history.steps == [2]  # the steps that ran, evaluated at the stop
+    assert all(torch.equal(v, after[2][k]) for k, v in model.state_dict().items())
+    assert warned_at_caller(record[0])
+
+
+def test_an_interrupt_after_an_update_that_broke_the_model_is_reported_and_rolled_back(char_tok, ids):
+    model = tiny_gpt(char_tok.vocab_size)
+    before_step_2 = {}
+
+    class BreakThenInterrupt(train.Callback):
+        def on_step(self, step, loss, history):
+            if step == 1:
+                before_step_2.update({k: v.clone() for k, v in model.state_dict().items()})
+            if step == 2:
+                with torch.no_grad():
+                    model.ln_f.weight.fill_(float("inf"))
+                raise KeyboardInterrupt
+
+    with pytest.warns(RuntimeWarning) as record:
+        history = train.fit(model, ids, None, quick(steps=6, eval_interval=100), callbacks=[BreakThenInterrupt()])
+    assert history.stop_reason == str(record[0].message) == (
+        f"training stopped at step 2: {train.BROKEN}. The model keeps the weights after step 1, the last that gave "
+        "a finite loss; the history so far is kept. Try a learning rate smaller than 0.003.")
+    assert all(torch.equal(v, before_step_2[k]) for k, v in model.state_dict().items())
+
+
+def test_fit_rolls_back_without_torchs_foreach_copy(char_tok, ids, monkeypatch):
+    monkeypatch.delattr(torch, "_foreach_copy_", raising=False)  # older torch: the plain loop copies
+    test_an_infinite_gradient_stops_fit_with_the_weights_of_the_step_before(char_tok, ids)
+
+
+def test_fit_leaves_no_gradients_and_reports_its_own_time(char_tok, ids):
+    import time
+
+    model = tiny_gpt(char_tok.vocab_size)
+    started = time.perf_counter()
+    history = train.fit(model, ids, None, quick(steps=3))
+    took = time.perf_counter() - started
+    assert all(p.grad is None for p in model.parameters())  # set to None, not zeros: no memory kept
+    assert 0 < history.elapsed <= took
+
+
+@pytest.mark.parametrize("stop_at", [None, 2])  # an evaluation on schedule, and the one after an interrupt
+def test_evaluations_run_at_the_training_precision(char_tok, ids, stop_at):
+    if not train._has_amp_grad_scaler():
+        pytest.skip("bf16 autocast on the CPU needs a recent torch")
+
+    class Interrupt(train.Callback):
+        def on_step(self, step, loss, history):
+            if step == stop_at:
+                raise KeyboardInterrupt
+
+    model = tiny_gpt(char_tok.vocab_size)
+    config = quick(steps=3, eval_interval=3 if stop_at is None else 100, precision="bf16", eval_tokens=64)
+    history = train.fit(model, ids, ids, config, callbacks=[Interrupt()])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        at_bf16 = train.evaluate(model, ids, config.seq_len, max_tokens=config.eval_tokens)
+    at_fp32 = train.evaluate(model, ids, config.seq_len, max_tokens=config.eval_tokens)
+    assert history.val_loss[-1] == pytest.approx(at_bf16, abs=1e-6) and at_bf16 != at_fp32
