@@ -73,7 +73,11 @@ def test_evaluate_takes_windows_as_long_as_the_block(char_tok, ids):
 @pytest.mark.parametrize("bad, message", [
     ([1, 2, 3], "ids has 3 tokens, fewer than one training window needs (seq_len + 1 = 9); use more text or a "
                 "shorter seq_len"),
+    ([0] * 8, "ids has 8 tokens, fewer than one training window needs (seq_len + 1 = 9); use more text or a "
+              "shorter seq_len"),
     ([0] * 8 + [99], "ids contains token id 99, outside the model's vocabulary (0..12)"),
+    ([0] * 8 + [13], "ids contains token id 13, outside the model's vocabulary (0..12)"),
+    ([-1] + [0] * 8 + [13], "ids contains token id -1, outside the model's vocabulary (0..12)"),
     ("abc", "ids must be a sequence of token ids: "),
 ])
 def test_evaluate_names_its_ids_argument(bad, message):
@@ -329,9 +333,29 @@ def test_an_interrupt_after_an_update_that_broke_the_model_is_reported_and_rolle
     assert all(torch.equal(v, before_step_2[k]) for k, v in model.state_dict().items())
 
 
-def test_fit_rolls_back_without_torchs_foreach_copy(char_tok, ids, monkeypatch):
-    monkeypatch.delattr(torch, "_foreach_copy_", raising=False)  # older torch: the plain loop copies
-    test_an_infinite_gradient_stops_fit_with_the_weights_of_the_step_before(char_tok, ids)
+@pytest.mark.parametrize("foreach", [True, False])  # False: an older torch, where a plain loop copies
+def test_a_loss_that_turns_nan_later_rolls_back_to_the_weights_before_the_last_update(char_tok, ids, monkeypatch,
+                                                                                     foreach):
+    if not foreach:
+        monkeypatch.delattr(torch, "_foreach_copy_", raising=False)
+    model = tiny_gpt(char_tok.vocab_size)
+    after = {}
+
+    def poison(step, loss, history):
+        after[step] = {k: v.clone() for k, v in model.state_dict().items()}
+        if step == 2:
+            with torch.no_grad():
+                model.ln_f.weight.fill_(float("nan"))
+
+    class Poison(train.Callback):
+        on_step = staticmethod(poison)
+
+    with pytest.warns(RuntimeWarning) as record:
+        history = train.fit(model, ids, None, quick(steps=5, eval_interval=100), callbacks=[Poison()])
+    assert history.stop_reason == str(record[0].message) == (
+        "training stopped at step 3: the training loss is nan. The model keeps the weights after step 1, the last "
+        "that gave a finite loss; the history so far is kept. Try a learning rate smaller than 0.003.")
+    assert all(torch.equal(v, after[1][k]) for k, v in model.state_dict().items())
 
 
 def test_fit_leaves_no_gradients_and_reports_its_own_time(char_tok, ids):
@@ -362,3 +386,32 @@ def test_evaluations_run_at_the_training_precision(char_tok, ids, stop_at):
         at_bf16 = train.evaluate(model, ids, config.seq_len, max_tokens=config.eval_tokens)
     at_fp32 = train.evaluate(model, ids, config.seq_len, max_tokens=config.eval_tokens)
     assert history.val_loss[-1] == pytest.approx(at_bf16, abs=1e-6) and at_bf16 != at_fp32
+
+
+# -------------------------------------------------------------------------- batches
+def test_batches_come_from_data_get_batch_on_the_cpu_and_are_gathered_on_other_devices(ids, monkeypatch):
+    calls = []
+    real = train.get_batch
+    monkeypatch.setattr(train, "get_batch", lambda *a: calls.append(a) or real(*a))
+    cpu = torch.tensor(ids)
+    train._batch_sampler(cpu, 4, 8, torch.Generator().manual_seed(0))()
+    assert len(calls) == 1
+    train._batch_sampler(cpu, 4, 8, torch.Generator().manual_seed(0), on_device=True)()
+    assert len(calls) == 1  # asked to gather on the device: no get_batch
+    meta = torch.empty(len(ids), dtype=torch.long, device="meta")  # stands in for a GPU's ids
+    x, y = train._batch_sampler(meta, 4, 8, torch.Generator().manual_seed(0))()
+    assert len(calls) == 1 and x.device.type == y.device.type == "meta" and x.shape == y.shape == (4, 8)
+    train._batch_sampler(meta, 4, 8, torch.Generator().manual_seed(0), on_device=False)()
+    assert len(calls) == 2
+
+
+def test_a_failing_compiler_is_reported_once_and_training_goes_on_without_it(char_tok, ids, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: broken)
+    with pytest.warns(RuntimeWarning) as record:
+        history = train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(steps=4, compile=True))
+    assert [str(w.message) for w in record] == [
+        "torch.compile failed (RuntimeError: no C++ compiler found); training without it"]
+    assert history.completed
