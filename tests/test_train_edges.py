@@ -262,12 +262,21 @@ def test_the_progress_bar_counts_steps_and_shows_the_loss_every_ten(char_tok, id
 
 
 # --------------------------------------------------------------- divergence and stops
-def test_a_loss_that_turns_nan_at_step_2_rolls_back_to_the_initial_weights(char_tok, ids):
+@pytest.mark.parametrize("poisoned_at, kept, foreach", [
+    (1, "the initial weights", True),
+    (2, "the weights after step 1", True),
+    (2, "the weights after step 1", False),  # an older torch without _foreach_copy_: a plain loop copies
+])
+def test_a_loss_that_turns_nan_rolls_back_to_the_weights_before_the_last_update(char_tok, ids, monkeypatch,
+                                                                               poisoned_at, kept, foreach):
+    if not foreach:
+        monkeypatch.delattr(torch, "_foreach_copy_", raising=False)
     model = tiny_gpt(char_tok.vocab_size)
-    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    weights = {0: {k: v.clone() for k, v in model.state_dict().items()}}  # after step n (0: initial)
 
     def poison(step, loss, history):
-        if step == 1:
+        weights[step] = {k: v.clone() for k, v in model.state_dict().items()}
+        if step == poisoned_at:
             with torch.no_grad():
                 model.ln_f.weight.fill_(float("nan"))
 
@@ -275,11 +284,12 @@ def test_a_loss_that_turns_nan_at_step_2_rolls_back_to_the_initial_weights(char_
         on_step = staticmethod(poison)
 
     with pytest.warns(RuntimeWarning) as record:
-        history = train.fit(model, ids, None, quick(steps=4, eval_interval=100), callbacks=[Poison()])
+        history = train.fit(model, ids, None, quick(steps=5, eval_interval=100), callbacks=[Poison()])
     assert history.stop_reason == str(record[0].message) == (
-        "training stopped at step 2: the training loss is nan. The model keeps the initial weights, the last that "
-        "gave a finite loss; the history so far is kept. Try a learning rate smaller than 0.003.")
-    assert all(torch.equal(v, initial[k]) for k, v in model.state_dict().items())
+        f"training stopped at step {poisoned_at + 1}: the training loss is nan. The model keeps {kept}, the last "
+        "that gave a finite loss; the history so far is kept. Try a learning rate smaller than 0.003.")
+    # the update of the step that was poisoned is lost with it: the weights are those before it
+    assert all(torch.equal(v, weights[poisoned_at - 1][k]) for k, v in model.state_dict().items())
 
 
 class _InfiniteGradient(train.Callback):
@@ -331,31 +341,6 @@ def test_an_interrupt_after_an_update_that_broke_the_model_is_reported_and_rolle
         f"training stopped at step 2: {train.BROKEN}. The model keeps the weights after step 1, the last that gave "
         "a finite loss; the history so far is kept. Try a learning rate smaller than 0.003.")
     assert all(torch.equal(v, before_step_2[k]) for k, v in model.state_dict().items())
-
-
-@pytest.mark.parametrize("foreach", [True, False])  # False: an older torch, where a plain loop copies
-def test_a_loss_that_turns_nan_later_rolls_back_to_the_weights_before_the_last_update(char_tok, ids, monkeypatch,
-                                                                                     foreach):
-    if not foreach:
-        monkeypatch.delattr(torch, "_foreach_copy_", raising=False)
-    model = tiny_gpt(char_tok.vocab_size)
-    after = {}
-
-    def poison(step, loss, history):
-        after[step] = {k: v.clone() for k, v in model.state_dict().items()}
-        if step == 2:
-            with torch.no_grad():
-                model.ln_f.weight.fill_(float("nan"))
-
-    class Poison(train.Callback):
-        on_step = staticmethod(poison)
-
-    with pytest.warns(RuntimeWarning) as record:
-        history = train.fit(model, ids, None, quick(steps=5, eval_interval=100), callbacks=[Poison()])
-    assert history.stop_reason == str(record[0].message) == (
-        "training stopped at step 3: the training loss is nan. The model keeps the weights after step 1, the last "
-        "that gave a finite loss; the history so far is kept. Try a learning rate smaller than 0.003.")
-    assert all(torch.equal(v, after[1][k]) for k, v in model.state_dict().items())
 
 
 def test_fit_leaves_no_gradients_and_reports_its_own_time(char_tok, ids):
