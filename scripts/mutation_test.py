@@ -65,7 +65,7 @@ SELECTION = {
     "train_config": ("test_train.py", *ROBUST),
     "train_callbacks": ("test_train.py", "test_checkpoint.py", *ROBUST),
     "train_hardware": ("test_train.py", "test_hardware.py", *ROBUST),
-    "generate": ("test_generate.py", "test_checkpoint.py", "test_hardware.py", *ROBUST),
+    "generate": ("test_generate.py", "test_generate_edges.py", "test_checkpoint.py", "test_hardware.py", *ROBUST),
     "checkpoint": ("test_checkpoint.py", "test_checkpoint_edges.py", *ROBUST),
 }
 
