@@ -58,6 +58,20 @@ def _one_thread():
 
 
 @pytest.fixture
+def min_calls(monkeypatch) -> dict:
+    """Counts calls of ``torch.Tensor.min`` in ``["n"]`` (how often ids are range-checked)."""
+    calls = {"n": 0}
+    real = torch.Tensor.min
+
+    def counting_min(self, *args, **kwargs):
+        calls["n"] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "min", counting_min)
+    return calls
+
+
+@pytest.fixture
 def tiny_text() -> str:
     return TINY_TEXT
 

@@ -174,20 +174,12 @@ def test_input_on_another_device_has_a_clear_error():
         model(torch.tensor([[1, 2]]))
 
 
-def test_fit_checks_the_ids_once_not_every_step(char_tok, ids, monkeypatch):
-    calls = {"n": 0}
-    real = torch.Tensor.min
-
-    def counting_min(self, *args, **kwargs):
-        calls["n"] += 1
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.Tensor, "min", counting_min)
+def test_fit_checks_the_ids_once_not_every_step(char_tok, ids, min_calls):
     counts = []
     for steps in (2, 12):
-        calls["n"] = 0
+        min_calls["n"] = 0
         train.fit(tiny_gpt(char_tok.vocab_size), ids, None, quick(steps=steps, eval_interval=100), device="cpu")
-        counts.append(calls["n"])
+        counts.append(min_calls["n"])
     assert counts[0] == counts[1] <= 2
 
 

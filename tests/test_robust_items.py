@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_TEXT, tiny_gpt, tiny_rnn, quick, rewrite_header
+from conftest import TINY_TEXT, tiny_gpt, tiny_rnn, quick, rewrite_header, warned_at_caller
 from lmlib import checkpoint, dashboard, data, generate, growth, models, tokenizers, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -375,8 +375,11 @@ def test_weights_broken_before_step_one_are_not_called_the_last_good_ones(char_t
     with pytest.warns(RuntimeWarning) as record:
         history = train.fit(model, ids, None, quick())
     message = str(record[0].message)
-    assert "before any update" in message and "already give a non-finite loss" in message
-    assert "the last that gave a finite loss" not in message and history.stop_reason == message
+    assert message == (
+        "training stopped at step 1: the training loss is nan, before any update. The model keeps its initial "
+        "weights, which already give a non-finite loss: check that they are finite (and the data); the history "
+        "so far is kept. No learning rate can fix this.")
+    assert history.stop_reason == message and warned_at_caller(record[0])
 
 
 # ------------------------------------------------------------------ 7. saving
