@@ -58,7 +58,7 @@ REWRITTEN_DECORATORS = ("torch.no_grad()", "property")
 ROBUST = ("test_robust_items.py", "test_robust_direct.py", "test_robust_properties.py")
 SELECTION = {
     "data": ("test_data.py", "test_train.py", *ROBUST),
-    "tokenizers": ("test_tokenizers.py", "test_bpe_vs_tokenizers.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
+    "tokenizers": ("test_tokenizers.py", "test_tokenizers_edges.py", "test_bpe_vs_tokenizers.py", "test_generate.py", "test_checkpoint.py", *ROBUST),
     "models": ("test_models.py", "test_modern_gpt.py", "test_train.py", "test_generate.py", "test_checkpoint.py",
                "test_hardware.py", *ROBUST),
     "train": ("test_train.py", "test_train_edges.py", "test_hardware.py", "test_checkpoint.py", *ROBUST),
