@@ -149,8 +149,9 @@ class Muon(torch.optim.Optimizer):
 def muon_optimizer(model: nn.Module, config: Any) -> Muon:
     """The ``Muon`` that ``train.make_optimizer`` builds for a ``TrainConfig`` with ``optimizer="muon"``.
 
-    Groups: the hidden matrices (Muon, ``config.muon_lr``, decoupled weight decay ``config.weight_decay``),
-    the other matrices (AdamW, ``config.lr``, the same weight decay) and the vectors (AdamW, no decay).
+    Groups: the hidden matrices (Muon, ``config.muon_lr``, ``config.muon_ns_steps`` Newton-Schulz iterations,
+    decoupled weight decay ``config.weight_decay``), the other matrices (AdamW, ``config.lr``, the same
+    weight decay) and the vectors (AdamW, no decay).
     ``lr_scale`` records each group's peak learning rate over ``config.lr`` for ``train.fit``'s schedule.
     """
     hidden, other = muon_parameters(model)
@@ -162,4 +163,4 @@ def muon_optimizer(model: nn.Module, config: Any) -> Muon:
         {"params": [p for p in other if p.dim() < 2], "muon": False, "lr": config.lr, "lr_scale": 1.0,
          "weight_decay": 0.0},
     ]
-    return Muon([g for g in groups if g["params"]], betas=config.betas)
+    return Muon([g for g in groups if g["params"]], betas=config.betas, ns_steps=config.muon_ns_steps)

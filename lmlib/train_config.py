@@ -19,6 +19,7 @@ OPTIMIZERS = ("adamw", "muon")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MAX_LR = 1e30  # largest accepted lr (AdamW moves each weight by about lr on a step)
 MAX_STEP = 1e38  # AdamW's step sizes are held in float32, whose largest value is about 3.4e38
+MAX_NS_STEPS = 100  # Muon's Newton-Schulz iterations: 5 reach the iteration's fixed point in practice
 
 
 def _is_int(value: Any) -> bool:
@@ -53,6 +54,7 @@ class TrainConfig:
     compile: bool = False  # train through torch.compile(model): slow first steps, faster ones after
     optimizer: str = "adamw"  # "adamw", or "muon": Muon for hidden matrices, AdamW for the rest (chapter 8)
     muon_lr: float = 0.02  # Muon's peak learning rate (follows the same warm-up and schedule as lr)
+    muon_ns_steps: int = 5  # Newton-Schulz iterations per Muon step: fewer cost less, orthogonalise less exactly
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len", "eval_interval", "eval_tokens"):
@@ -101,6 +103,9 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if not _is_real(self.muon_lr) or not math.isfinite(self.muon_lr) or self.muon_lr <= 0:
             raise ValueError(f"muon_lr must be a finite number > 0, got {self.muon_lr!r}")
+        if not _is_int(self.muon_ns_steps) or not 1 <= self.muon_ns_steps <= MAX_NS_STEPS:
+            raise ValueError(f"muon_ns_steps must be an int from 1 to {MAX_NS_STEPS}, got {self.muon_ns_steps!r}")
+        self.muon_ns_steps = operator.index(self.muon_ns_steps)
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:

@@ -1,5 +1,6 @@
 """The modern recipe's options of lmlib's GPT (lmlib.layers) and the Muon optimiser (lmlib.optim)."""
 
+import dataclasses
 import itertools
 import math
 
@@ -185,6 +186,30 @@ def test_fit_with_muon_learns_and_follows_the_schedule():
     muon_group, adam_group = opt.param_groups[0], opt.param_groups[1]
     assert muon_group["lr"] == pytest.approx(train.learning_rate(29, cfg) * 0.03 / 3e-3)
     assert adam_group["lr"] == pytest.approx(train.learning_rate(29, cfg))
+
+
+@pytest.mark.parametrize("ns_steps", [5, 3, 1])
+def test_muon_ns_steps_reaches_the_muon_group_and_changes_the_update(ns_steps):
+    ids = torch.arange(400) % 7
+    cfg = train.TrainConfig(steps=2, batch_size=4, seq_len=16, optimizer="muon", muon_ns_steps=ns_steps,
+                            progress=False)
+    model = tiny(**MODERN)
+    opt = train.make_optimizer(model, cfg)
+    assert opt.param_groups[0]["muon"] and opt.param_groups[0]["ns_steps"] == ns_steps
+    train.fit(model, ids, None, cfg, optimizer=opt, device="cpu")
+    # the same two steps with the default config's Muon, its group set to that many iterations by hand
+    twin = tiny(**MODERN)
+    five = dataclasses.replace(cfg, muon_ns_steps=5)
+    hand = train.make_optimizer(twin, five)
+    hand.param_groups[0]["ns_steps"] = ns_steps
+    train.fit(twin, ids, None, five, optimizer=hand, device="cpu")
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.equal(a, b)
+    default = tiny(**MODERN)
+    train.fit(default, ids, None, five, device="cpu")
+    hidden, _ = optim.muon_parameters(model)
+    differs = [not torch.equal(a, b) for a, b in zip(hidden, optim.muon_parameters(default)[0])]
+    assert all(differs) if ns_steps != 5 else not any(differs)
 
 
 def test_default_optimizer_is_still_adamw():

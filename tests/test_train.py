@@ -203,7 +203,8 @@ def test_train_config_defaults_are_the_documented_ones():
     assert (cfg.weight_decay, cfg.betas, cfg.grad_clip, cfg.schedule, cfg.warmup_steps) == (0.0, (0.9, 0.99), 1.0,
                                                                                              "constant", 0)
     assert (cfg.min_lr_ratio, cfg.eval_interval, cfg.eval_tokens, cfg.progress) == (0.1, 100, 16_384, True)
-    assert (cfg.precision, cfg.compile, cfg.optimizer, cfg.muon_lr) == ("auto", False, "adamw", 0.02)
+    assert (cfg.precision, cfg.compile, cfg.optimizer, cfg.muon_lr, cfg.muon_ns_steps) == ("auto", False, "adamw",
+                                                                                           0.02, 5)
 
 
 def test_train_config_accepts_the_edges_of_every_range():
@@ -212,8 +213,10 @@ def test_train_config_accepts_the_edges_of_every_range():
     cfg = train.TrainConfig(steps=np.int64(2), batch_size=1, seq_len=1, eval_interval=1, eval_tokens=1,
                             lr=1e21, seed=2**64 - 1, weight_decay=0, betas=[0, 0.5], grad_clip=None,
                             schedule="cosine", warmup_steps=1, min_lr_ratio=1, precision="fp16",
-                            optimizer="muon", muon_lr=1e-9)
+                            optimizer="muon", muon_lr=1e-9, muon_ns_steps=np.int64(1))
     assert type(cfg.steps) is int and cfg.steps == 2
+    assert type(cfg.muon_ns_steps) is int and cfg.muon_ns_steps == 1
+    assert train.TrainConfig(muon_ns_steps=train_config.MAX_NS_STEPS).muon_ns_steps == 100
     assert cfg.betas == (0.0, 0.5) and all(type(b) is float for b in cfg.betas)
     assert type(cfg.seed) is int and type(cfg.warmup_steps) is int
     assert train.TrainConfig(lr=1e30, betas=(0.0, 0.0)).lr == 1e30  # the largest lr accepted
@@ -261,6 +264,10 @@ def test_train_config_accepts_the_edges_of_every_range():
     (dict(muon_lr=0), "muon_lr must be a finite number > 0, got 0"),
     (dict(muon_lr=float("inf")), "muon_lr must be a finite number > 0, got inf"),
     (dict(muon_lr="0.02"), "muon_lr must be a finite number > 0, got '0.02'"),
+    (dict(muon_ns_steps=0), "muon_ns_steps must be an int from 1 to 100, got 0"),
+    (dict(muon_ns_steps=101), "muon_ns_steps must be an int from 1 to 100, got 101"),
+    (dict(muon_ns_steps=3.0), "muon_ns_steps must be an int from 1 to 100, got 3.0"),
+    (dict(muon_ns_steps=True), "muon_ns_steps must be an int from 1 to 100, got True"),
 ])
 def test_train_config_names_each_bad_setting_and_what_is_allowed(kwargs, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
