@@ -6,8 +6,10 @@ token budgets, on the default corpus at character level. Writes lmlib/assets/sca
     python scripts/scaling_sweep.py --list         # the grid, with parameters and compute per run
 
 Every run is seeded and uses one torch thread, so it gives the same numbers on the same machine whatever
-else runs there, and the same numbers whether the grid runs with one worker or several; another CPU
-(other float kernels) changes the losses in their last digits only. Each run: a fresh GPT (2019 recipe,
+else runs there, and the same numbers whether the grid runs with one worker or several. Another CPU
+(other float kernels) changes most losses in their fifth decimal or later, but not all: with AVX-512
+instead of AVX2 kernels (ATEN_CPU_CAPABILITY=avx512) three runs of the 16-wide model moved by 0.017 to
+0.037 (chapter 8a says what that does to the fits). Each run: a fresh GPT (2019 recipe,
 ``models.GPTConfig`` defaults) seeded with ``seed``; ``train.fit`` with AdamW, ``batch_size`` windows of
 ``seq_len`` characters, a 5 % linear warm-up and a cosine decay to 10 % of the size's learning rate over
 exactly the run's budget (Hoffmann et al. 2022 showed the schedule must end with the budget); then the
