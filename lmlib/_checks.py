@@ -1,5 +1,5 @@
-"""Argument checks shared by chapter 6's modules (adapt, baselines, chat, retrieval, taskdata): each raises
-ValueError or TypeError with a message that names the argument and says what is allowed."""
+"""Argument checks shared by lmlib's modules: each raises ValueError or TypeError with a message that names the
+argument and says what is allowed (``iterable`` only answers, so that each caller keeps its own message)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import math
 import numbers
 from typing import Any, Sequence
 
-__all__ = ["count", "positive_number", "text", "texts", "labels"]
+__all__ = ["iterable", "count", "positive_number", "text", "texts", "labels"]
+
+
+def iterable(value: Any) -> bool:
+    """Whether ``value`` can be read item by item as a sequence: not a str or bytes (read char by char) and not
+    a 0-d tensor or array (which has ``__iter__`` but cannot be iterated)."""
+    return not isinstance(value, (str, bytes)) and hasattr(value, "__iter__") and getattr(value, "ndim", 1) != 0
 
 
 def count(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
@@ -47,7 +53,7 @@ def texts(name: str, value: Any, empty: bool = False) -> list[str]:
 
 def labels(name: str, value: Any, n_classes: int) -> list[int]:
     """``value`` as a list of class ids, each an int in [0, n_classes)."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+    if not iterable(value):
         raise TypeError(f"{name} must be a sequence of class ids, got {type(value).__name__}")
     out = list(value.tolist() if hasattr(value, "tolist") else value)
     bad = [v for v in out if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= v < n_classes]

@@ -122,7 +122,7 @@ class LookupTagger:
         """Count tags per context over (bytes, tags) samples."""
         counts: list[dict[bytes, Counter]] = [defaultdict(Counter) for _ in range(max(self.left, self.right) + 1)]
         overall: Counter = Counter()
-        if isinstance(samples, (str, bytes)) or not hasattr(samples, "__iter__"):
+        if not _checks.iterable(samples):
             raise TypeError(f"samples must be a list of (bytes, tags) pairs, got {type(samples).__name__}")
         for data, tags in samples:
             if not isinstance(data, bytes):

@@ -10,6 +10,8 @@ import os
 import platform
 import sys
 
+from . import _checks
+
 __all__ = ["versions", "one_line", "report", "in_colab", "busy_note", "PACKAGES"]
 
 PACKAGES = ("lmlib", "torch", "numpy", "sympy", "plotly", "ipywidgets", "safetensors")
@@ -33,7 +35,7 @@ def _version(package: str) -> str:
 
 def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     """Installed version of each package (``"not installed"`` when missing)."""
-    if isinstance(packages, (str, bytes)) or not hasattr(packages, "__iter__"):
+    if not _checks.iterable(packages):
         raise TypeError(f"packages must be a sequence of package names, got {type(packages).__name__}")
     packages = list(packages)
     if not all(isinstance(name, str) and name for name in packages):

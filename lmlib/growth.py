@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from . import _checks
 from .data import as_tensor
 from .train import Callback, History, TrainConfig, fit
 
@@ -32,6 +33,8 @@ __all__ = [
     "Throughput",
     "measure_throughput",
 ]
+
+MAX_THREADS = 2**16  # the most threads any function here accepts (torch takes a C int; no machine has more cores)
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class ExponentialFit:
 
 def _numbers(name: str, values: object) -> list[float]:
     """``values`` as floats, or ValueError naming ``name`` unless it is a sequence of real numbers."""
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+    if not _checks.iterable(values):
         raise ValueError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
     values = list(values)
     if not all(_is_real(v) for v in values):
@@ -142,8 +145,8 @@ def available_threads() -> int:
 def thread_counts(max_threads: int | None = None) -> list[int]:
     """1, 2, 4, ... up to ``max_threads`` (default: ``available_threads()``), always ending at it."""
     if max_threads is not None and (isinstance(max_threads, bool) or not isinstance(max_threads, numbers.Integral)
-                                    or not 1 <= max_threads <= 2**16):
-        raise ValueError(f"max_threads must be an int from 1 to 65536 or None, got {max_threads!r}")
+                                    or not 1 <= max_threads <= MAX_THREADS):
+        raise ValueError(f"max_threads must be an int from 1 to {MAX_THREADS} or None, got {max_threads!r}")
     top = available_threads() if max_threads is None else int(max_threads)
     counts, n = [], 1
     while n < top:
@@ -155,10 +158,10 @@ def thread_counts(max_threads: int | None = None) -> list[int]:
 @contextmanager
 def threads(n: int) -> Iterator[None]:
     """Run the block with torch using ``n`` intra-op threads; restore the previous number afterwards."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"n must be an int from 1 to {MAX_THREADS}, got {n!r}")
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    torch.set_num_threads(int(n))
     try:
         yield
     finally:
@@ -220,12 +223,12 @@ def measure_throughput(
         raise ValueError(f"max_seconds must be > 0 or None, got {max_seconds!r}")
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
         raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
-    if isinstance(n_threads, (str, bytes)) or not hasattr(n_threads, "__iter__"):
+    if not _checks.iterable(n_threads):
         raise ValueError(f"n_threads must be a list of thread counts, got {type(n_threads).__name__}")
     counts = list(n_threads)
-    if not counts or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and 1 <= n <= 2**16
+    if not counts or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and 1 <= n <= MAX_THREADS
                              for n in counts):
-        raise ValueError(f"n_threads must be thread counts (ints from 1 to 65536), got {counts!r:.200}")
+        raise ValueError(f"n_threads must be thread counts (ints from 1 to {MAX_THREADS}), got {counts!r:.200}")
     counts = [int(n) for n in counts]
     ids = as_tensor(train_ids)
     config = replace(config, progress=False, eval_interval=config.steps)

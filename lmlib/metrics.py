@@ -15,6 +15,8 @@ import re
 from collections import Counter
 from typing import Callable, Hashable, Sequence
 
+from . import _checks
+
 __all__ = [
     "accuracy", "confusion_matrix", "per_class_f1", "macro_f1", "bio_spans", "span_f1", "edit_distance",
     "char_error_rate", "exact_match", "words", "rouge_n", "rouge_l", "rouge", "bootstrap_interval",
@@ -26,7 +28,8 @@ MAX_BOOTSTRAP_SAMPLES = 1_000_000  # resamples bootstrap_interval accepts (each 
 
 def _sequence(name: str, value: object, texts: bool = False) -> None:
     """Raise TypeError unless ``value`` is a sized sequence (of str, with ``texts``; a lone str is not one)."""
-    if not (hasattr(value, "__len__") and hasattr(value, "__iter__")) or (texts and isinstance(value, str)):
+    sized = hasattr(value, "__len__") and (isinstance(value, str) or _checks.iterable(value))
+    if not sized or (texts and isinstance(value, str)):
         what = "a list of strings (one per item)" if texts else "a sequence (list, tuple)"
         raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
     if texts and not all(isinstance(x, str) for x in value):

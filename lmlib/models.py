@@ -150,8 +150,8 @@ class _LanguageModel(nn.Module):
             )
         if idx.device != self.device:
             raise ValueError(
-                f"idx is on {idx.device} but the model is on {self.device}; create the ids there "
-                f"(torch.tensor(..., device=model.device)) or move them with idx.to(model.device)"
+                f"idx must be on the model's device: idx is on {idx.device} but the model is on {self.device}; "
+                f"create the ids there (torch.tensor(..., device=model.device)) or move them with idx.to(model.device)"
             )
         if self._ids_checked:  # the caller checked the values already: skip the host-device sync below
             return idx

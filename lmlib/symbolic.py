@@ -27,6 +27,8 @@ import sympy as sp
 import torch
 from sympy.printing.str import StrPrinter
 
+from . import _checks
+
 __all__ = [
     "Sigmoid",
     "sigmoid_formula",
@@ -42,6 +44,8 @@ __all__ = [
     "two_layer_error",
     "equation",
 ]
+
+MAX_NET_SIZE = 32  # the widest layer TwoLayerNet.build accepts: checked before any symbol is made
 
 
 # --------------------------------------------------------------------------- activation functions
@@ -147,16 +151,22 @@ def to_torch(expr: sp.Expr | sp.MatrixBase, args: Sequence[sp.Symbol]) -> Callab
     """
     if not isinstance(expr, (sp.Basic, sp.MatrixBase)):
         raise TypeError(f"expr must be a sympy expression or matrix, got {type(expr).__name__}")
-    if isinstance(args, (str, bytes)) or not hasattr(args, "__iter__"):
+    if not _checks.iterable(args):
         raise TypeError(f"args must be a sequence of sympy symbols, got {type(args).__name__}")
     args = list(args)
     if not all(isinstance(a, sp.Symbol) for a in args):
         raise TypeError(f"args must be sympy symbols (one per input), got {args!r:.200}")
+    unlisted = sorted(expr.free_symbols - set(args), key=str)
+    if unlisted:
+        raise ValueError(f"args must list every symbol of expr; missing: {', '.join(map(str, unlisted)):.200}")
     safe = [sp.Symbol(f"arg{i}") for i in range(len(args))]  # names like W^{(1)}_{11} are not identifiers
     fn = sp.lambdify(safe, expr.xreplace(dict(zip(args, safe))), modules=[_NAMESPACE],
                      printer=_Printer({"order": "none"}))
 
     def call(*tensors: torch.Tensor) -> torch.Tensor:
+        if len(tensors) != len(args):
+            raise TypeError(f"this function takes {len(args)} tensor{'' if len(args) == 1 else 's'} (one per symbol "
+                            f"of args), got {len(tensors)}")
         out = fn(*tensors)
         ref = next((t for t in tensors if isinstance(t, torch.Tensor)), None)
         dtype = ref.dtype if ref is not None else torch.float64
@@ -330,8 +340,10 @@ class TwoLayerNet:
     def build(cls, n_in: int, n_hidden: int, n_out: int = 1, output: str = "sigmoid") -> "TwoLayerNet":
         """A network of the given sizes whose inputs, targets and parameters are all sympy symbols."""
         for name, value in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_NET_SIZE:
+                raise ValueError(f"{name} must be an int from 1 to {MAX_NET_SIZE} (every weight is a sympy symbol: "
+                                 f"a 12-12-2 network already takes seconds to differentiate), got {value!r}")
+        n_in, n_hidden, n_out = int(n_in), int(n_hidden), int(n_out)
         if output == "softmax" and n_out < 2:
             raise ValueError("a softmax output needs n_out >= 2")
         params = {

@@ -17,6 +17,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Sequence
 
+from . import _checks
+
 __all__ = [
     "Tokenizer",
     "CharTokenizer",
@@ -116,7 +118,7 @@ def _check_flag(name: str, value: Any) -> bool:
 
 def _check_tokens(name: str, items: Any, single_chars: bool) -> list[str]:
     """A list of distinct, non-empty strings (single characters if ``single_chars``) of valid Unicode."""
-    if isinstance(items, (bytes, dict)) or not hasattr(items, "__iter__"):
+    if isinstance(items, (bytes, dict)) or not (isinstance(items, str) or _checks.iterable(items)):
         raise TypeError(f"{name} must be a sequence of strings, got {type(items).__name__}")
     items = list(items)
     for pos, item in enumerate(items):
@@ -301,7 +303,7 @@ class BPETokenizer(Tokenizer):
     kind = "bpe"
 
     def __init__(self, merges: Sequence[tuple[int, int]], pattern: str = PRETOKENIZE_PATTERN):
-        if isinstance(merges, (str, bytes, dict)) or not hasattr(merges, "__iter__"):
+        if isinstance(merges, dict) or not _checks.iterable(merges):
             raise TypeError(f"merges must be a sequence of (int, int) pairs, got {type(merges).__name__}")
         self.merges = [_check_merge(rank, m) for rank, m in enumerate(merges)]
         self.pattern = pattern

@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
+from . import _checks
 from .train_config import TrainConfig, _is_int, _is_real
 
 __all__ = ["History", "Callback", "StopTraining", "perplexity"]
@@ -106,7 +107,7 @@ def _as_callbacks(callbacks: Iterable[Callback | Callable] | Callback | Callable
         return []
     if isinstance(callbacks, Callback) or callable(callbacks):
         callbacks = [callbacks]
-    if isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__"):
+    if isinstance(callbacks, dict) or not _checks.iterable(callbacks):
         raise ValueError(f"callbacks must be a Callback, a function (step, history) or a list of them, "
                          f"got {type(callbacks).__name__}")
     out = []

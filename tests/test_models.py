@@ -367,7 +367,8 @@ def test_input_errors_are_exact(tmp_path):
                               "fit (at most 7); start a new cache with new_state()")
     with pytest.raises(ValueError) as err:
         gpt.to("meta")(torch.tensor([[1]]))
-    assert str(err.value) == ("idx is on cpu but the model is on meta; create the ids there (torch.tensor(..., "
+    assert str(err.value) == ("idx must be on the model's device: idx is on cpu but the model is on meta; "
+                              "create the ids there (torch.tensor(..., "
                               "device=model.device)) or move them with idx.to(model.device)")
 
 
