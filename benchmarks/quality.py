@@ -215,6 +215,11 @@ CANDIDATES = {
     "lstm256-do0-b48-s24-lr2e-2-muon0.03-ns3-cos0-wd0.07": muon_lstm(batch=48, seq=24, wd=0.07),
     "lstm320-do0-b32-s32-lr2e-2-muon0.03-ns3-cos0-wd0.07": muon_lstm(320, wd=0.07),
     "lstm256-do0-b32-s32-lr3e-2-muon0.04-ns3-cos0-wd0.07": muon_lstm(lr=3e-2, muon_lr=0.04, wd=0.07),
+    # which matrices' decay matters: Muon's two gate matrices only, or AdamW's embedding and head only
+    "lstm256-do0-b32-s32-lr2e-2-muon0.03-ns3-cos0-wd0.07-muononly": (lstm(), {**muon_lstm(wd=0.07)[1], "adamw_wd": 0.0}),
+    "lstm256-do0-b32-s32-lr2e-2-muon0.03-ns3-cos0-wd0.07-adamwonly": (lstm(), {**muon_lstm(wd=0.07)[1], "muon_wd": 0.0}),
+    "lstm256-do0-b32-s32-lr2e-2-muon0.03-ns3-cos0-muonwd0.1-adamwwd0.03": (lstm(), {
+        **muon_lstm(wd=0.07)[1], "muon_wd": 0.1, "adamw_wd": 0.03}),
     "gpt4x128-b32-lr3e-3-cos": (gpt(), fit_cfg(batch=32, lr=3e-3, schedule="cosine", warmup=0.05)),
     "gpt2x128-b64-lr6e-3-cos": (gpt(64, 2, 4, 128), fit_cfg(batch=64, lr=6e-3, schedule="cosine", warmup=0.05)),
     # chapter 8's modern recipe (rotary positions, RMSNorm, SwiGLU, QK-norm, no biases) with Muon
@@ -314,10 +319,24 @@ def train_config(fc: dict, steps: int, seed: int = 0) -> train.TrainConfig:
     )
 
 
+def make_optimizer(model: torch.nn.Module, fc: dict, config: train.TrainConfig) -> torch.optim.Optimizer:
+    """train.make_optimizer for the candidate; a screening-only ``muon_wd`` or ``adamw_wd`` in ``fc`` replaces
+    the weight decay of Muon's matrices or of AdamW's (embedding and head) alone."""
+    optimizer = train.make_optimizer(model, config)
+    for group in optimizer.param_groups:
+        matrices = all(p.dim() >= 2 for p in group["params"])
+        key = "muon_wd" if group.get("muon") else "adamw_wd" if matrices else None
+        if key in fc:
+            group["weight_decay"] = fc[key]
+    return optimizer
+
+
 def fit(model: torch.nn.Module, train_ids: torch.Tensor, fc: dict, steps: int, seed: int = 0,
         callbacks: list | None = None) -> train.History:
     """train.fit on the CPU with the candidate's settings, without validation data."""
-    return train.fit(model, train_ids, None, train_config(fc, steps, seed), callbacks=callbacks, device="cpu")
+    config = train_config(fc, steps, seed)
+    return train.fit(model, train_ids, None, config, callbacks=callbacks, device="cpu",
+                     optimizer=make_optimizer(model, fc, config))
 
 
 def fit_for(model: torch.nn.Module, train_ids: torch.Tensor, fc: dict, seconds: float, seed: int = 0
@@ -325,7 +344,7 @@ def fit_for(model: torch.nn.Module, train_ids: torch.Tensor, fc: dict, seconds: 
     """train.fit on the CPU with the candidate's settings for ``seconds`` of wall time, its schedule on the
     clock (``ClockSchedule``), without validation data."""
     config = dataclasses.replace(train_config(fc, 10**9, seed), schedule="constant", warmup_steps=0)
-    optimizer = train.make_optimizer(model, config)
+    optimizer = make_optimizer(model, fc, config)
     clock = ClockSchedule(fc, optimizer, seconds)
     hist = train.fit(model, train_ids, None, config, callbacks=[clock], device="cpu", optimizer=optimizer)
     return hist, clock
@@ -456,6 +475,7 @@ def describe(r: dict) -> str:
         arch += f" forget-bias {m['forget_bias']:g}"
     sched = f"{f['schedule']}" + (f" wu{f['warmup_frac']:.0%}" if f["warmup_frac"] else "")
     wd = f" wd{f['weight_decay']}" if f["weight_decay"] else ""
+    wd += "".join(f" {k.replace('_', '-')}{f[k]:g}" for k in ("muon_wd", "adamw_wd") if k in f)
     muon = f" muon{f['muon_lr']:g}" if f.get("optimizer") == "muon" else ""
     muon += f" ns{f['muon_ns_steps']}" if "muon_ns_steps" in f else ""
     prec = f" {f['precision']}" if "precision" in f else ""

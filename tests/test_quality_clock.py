@@ -1,4 +1,5 @@
-"""The 60-second benchmark's clock-driven schedule (benchmarks/quality.py, ``ClockSchedule``, ``fit_for``).
+"""The 60-second benchmark's clock-driven schedule (benchmarks/quality.py, ``ClockSchedule``, ``fit_for``)
+and its per-group weight decay (``make_optimizer``).
 
 The benchmark is a script, not part of lmlib; these tests pin the part of its protocol that decides what a
 candidate's minute of training means: the learning rate follows the elapsed fraction of the budget, every
@@ -75,3 +76,13 @@ def test_fit_for_stops_at_the_budget_with_the_decay_complete(quality):
     assert len(hist.step_loss) >= 2 and all(math.isfinite(v) for v in hist.step_loss)
     assert clock.last_factor < 0.05  # the last rate set came from the end of the cosine
     assert set(hist.lr) == {fc["lr"]}  # fit's own schedule is constant: the clock scales it
+
+
+def test_weight_decay_split_by_group(quality):
+    fc = quality.to_zero(batch=4, seq=8, lr=2e-2, muon_lr=0.03, ns_steps=3, wd=0.07)
+    config = quality.train_config(fc, 100)
+    decays = lambda f: [g["weight_decay"] for g in quality.make_optimizer(tiny_lstm(), f, config).param_groups]  # noqa: E731
+    assert decays(fc) == [0.07, 0.07, 0.0]  # Muon's matrices, AdamW's embedding and head, the vectors
+    assert decays({**fc, "adamw_wd": 0.0}) == [0.07, 0.0, 0.0]
+    assert decays({**fc, "muon_wd": 0.0}) == [0.0, 0.07, 0.0]
+    assert decays({**fc, "muon_wd": 0.1, "adamw_wd": 0.03}) == [0.1, 0.03, 0.0]
