@@ -394,11 +394,9 @@ def run_candidate(name: str, train_ids, val_ids, vocab: int, budget: float, cali
     model = build_model(spec, vocab, seed)
     key = json.dumps([spec, fc], sort_keys=True)
     rate, calib_clean, steps, cap = None, True, None, None
-    if clock:
-        pass
-    elif rates is not None and key in rates:
+    if not clock and rates is not None and key in rates:
         rate = rates[key]
-    else:
+    elif not clock:
         for _ in range(3 if wait else 1):  # a disturbed calibration would under-count the steps
             rate, calib_clean = calibrate(model, train_ids, fc, calib_s, wait)
             if calib_clean:
