@@ -215,6 +215,10 @@ CANDIDATES = {
     "lstm256-do0-b48-s24-lr2e-2-muon0.03-ns3-cos0-wd0.07": muon_lstm(batch=48, seq=24, wd=0.07),
     "lstm320-do0-b32-s32-lr2e-2-muon0.03-ns3-cos0-wd0.07": muon_lstm(320, wd=0.07),
     "lstm256-do0-b32-s32-lr3e-2-muon0.04-ns3-cos0-wd0.07": muon_lstm(lr=3e-2, muon_lr=0.04, wd=0.07),
+    "lstm256-do0-b32-s48-lr2e-2-muon0.03-ns3-cos0-wd0.07": muon_lstm(seq=48, wd=0.07),
+    "lstm256-do0-b32-s64-lr2e-2-muon0.03-ns3-cos0-wd0.07": muon_lstm(seq=64, wd=0.07),
+    "lstm256-do0-b24-s48-lr2e-2-muon0.03-ns3-cos0-wd0.07": muon_lstm(batch=24, seq=48, wd=0.07),
+    "lstm256-do0.1-b32-s32-lr2e-2-muon0.03-ns3-cos0-wd0.07": muon_lstm(dropout=0.1, wd=0.07),
     # which matrices' decay matters: Muon's two gate matrices only, or AdamW's embedding and head only
     "lstm256-do0-b32-s32-lr2e-2-muon0.03-ns3-cos0-wd0.07-muononly": (lstm(), {**muon_lstm(wd=0.07)[1], "adamw_wd": 0.0}),
     "lstm256-do0-b32-s32-lr2e-2-muon0.03-ns3-cos0-wd0.07-adamwonly": (lstm(), {**muon_lstm(wd=0.07)[1], "muon_wd": 0.0}),
