@@ -20,16 +20,25 @@ from lmlib import models, train
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def quality():
-    sys.path.insert(0, str(BENCH))  # quality.py imports its sibling _common
+    sys.path.insert(0, str(BENCH))  # quality.py imports its siblings _common and quality_candidates
     try:
-        spec = importlib.util.spec_from_file_location("bench_quality", BENCH / "quality.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
+        yield _load("quality")
     finally:
         sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def candidates():
+    return _load("quality_candidates")
 
 
 def tiny_lstm() -> models.RNNLM:
@@ -37,12 +46,12 @@ def tiny_lstm() -> models.RNNLM:
     return models.build("rnn", {"vocab_size": 11, "embedding_dim": 8, "hidden_dim": 16, "cell": "lstm"})
 
 
-def muon_fc(quality):
-    return quality.to_zero(batch=4, seq=8, lr=2e-2, muon_lr=0.03, ns_steps=3)
+def muon_fc(candidates):
+    return candidates.to_zero(batch=4, seq=8, lr=2e-2, muon_lr=0.03, ns_steps=3)
 
 
-def test_factor_follows_the_candidates_schedule_over_the_fraction(quality):
-    fc = muon_fc(quality)  # 2 % linear warm-up, then a cosine to zero
+def test_factor_follows_the_candidates_schedule_over_the_fraction(quality, candidates):
+    fc = muon_fc(candidates)  # 2 % linear warm-up, then a cosine to zero
     opt = train.make_optimizer(tiny_lstm(), quality.train_config(fc, 100))
     clock = quality.ClockSchedule(fc, opt, budget=60.0)
     assert clock.factor(0.0) == pytest.approx(1 / 200)  # the first of 200 virtual warm-up steps
@@ -54,8 +63,8 @@ def test_factor_follows_the_candidates_schedule_over_the_fraction(quality):
     assert clock.factor(1.5) == clock.factor(0.9999)  # past the end: the last step's rate
 
 
-def test_every_group_is_scaled_and_keeps_its_ratio(quality):
-    fc = muon_fc(quality)
+def test_every_group_is_scaled_and_keeps_its_ratio(quality, candidates):
+    fc = muon_fc(candidates)
     opt = train.make_optimizer(tiny_lstm(), quality.train_config(fc, 100))
     before = [g["lr_scale"] for g in opt.param_groups]
     assert before[0] == pytest.approx(0.03 / 2e-2)  # Muon's group runs 1.5 x the AdamW rate
@@ -66,10 +75,10 @@ def test_every_group_is_scaled_and_keeps_its_ratio(quality):
     assert [g["lr_scale"] for g in opt.param_groups] == pytest.approx([b * f for b in before])
 
 
-def test_fit_for_stops_at_the_budget_with_the_decay_complete(quality):
+def test_fit_for_stops_at_the_budget_with_the_decay_complete(quality, candidates):
     model = tiny_lstm()
     ids = torch.randint(0, 11, (400,), generator=torch.Generator().manual_seed(0))
-    fc = muon_fc(quality)
+    fc = muon_fc(candidates)
     hist, clock = quality.fit_for(model, ids, fc, seconds=0.5, seed=0)
     assert hist.stop_reason == "stopped by callback"
     assert hist.elapsed >= 0.5
@@ -78,8 +87,8 @@ def test_fit_for_stops_at_the_budget_with_the_decay_complete(quality):
     assert set(hist.lr) == {fc["lr"]}  # fit's own schedule is constant: the clock scales it
 
 
-def test_weight_decay_split_by_group(quality):
-    fc = quality.to_zero(batch=4, seq=8, lr=2e-2, muon_lr=0.03, ns_steps=3, wd=0.07)
+def test_weight_decay_split_by_group(quality, candidates):
+    fc = candidates.to_zero(batch=4, seq=8, lr=2e-2, muon_lr=0.03, ns_steps=3, wd=0.07)
     config = quality.train_config(fc, 100)
     decays = lambda f: [g["weight_decay"] for g in quality.make_optimizer(tiny_lstm(), f, config).param_groups]  # noqa: E731
     assert decays(fc) == [0.07, 0.07, 0.0]  # Muon's matrices, AdamW's embedding and head, the vectors
